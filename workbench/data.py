@@ -1,0 +1,197 @@
+"""Evaluation data: the sets bundled under data/ and loaders for the formats users bring.
+
+Formats: plain text or JSONL query lists, STS-style CSV/TSV/JSONL pairs (sentence1,
+sentence2, score; header optional) and BEIR folders (corpus.jsonl, queries.jsonl,
+qrels/<split>.tsv). Every loader names the file and line of the first problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workbench.paths import DATA_DIR, input_path
+
+
+class DataFormatError(ValueError):
+    """A data file exists but does not have the expected shape."""
+
+
+@dataclass(frozen=True)
+class StsPairs:
+    """Labelled sentence pairs (0-5 similarity in the STS convention)."""
+
+    sentence1: list[str]
+    sentence2: list[str]
+    scores: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def subset(self, n: int) -> "StsPairs":
+        """`n` pairs evenly spaced through the file, so a sorted file still spans the label range."""
+        if n <= 0 or n >= len(self):
+            return self
+        idx = np.linspace(0, len(self) - 1, n).round().astype(int)
+        return StsPairs([self.sentence1[i] for i in idx], [self.sentence2[i] for i in idx], self.scores[idx],
+                        self.source)
+
+
+@dataclass(frozen=True)
+class RetrievalSet:
+    """Queries, a corpus and graded relevance judgments (BEIR layout)."""
+
+    query_ids: list[str]
+    queries: list[str]
+    doc_ids: list[str]
+    docs: list[str]
+    qrels: dict[str, dict[str, int]]
+    source: str
+
+    def head(self, n_queries: int) -> "RetrievalSet":
+        """The first `n_queries` queries; the whole corpus stays (distractors are the point)."""
+        if n_queries <= 0:
+            return self
+        ids = self.query_ids[:n_queries]
+        return RetrievalSet(ids, self.queries[:n_queries], self.doc_ids, self.docs,
+                            {q: self.qrels[q] for q in ids}, self.source)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(f"{path}:{lineno}: expected a JSON object per line")
+            rows.append((lineno, row))
+    return rows
+
+
+def _field(path: Path, lineno: int, row: dict, names: tuple[str, ...]):
+    for name in names:
+        if name in row:
+            return row[name]
+    raise DataFormatError(f"{path}:{lineno}: missing field; expected one of {', '.join(names)}")
+
+
+def load_queries(path: str | Path | None = None, limit: int = 0) -> list[str]:
+    """Queries from a .txt (one per line) or .jsonl ("text" or "query" field); bundled set when path is empty."""
+    path = input_path(path) if path else DATA_DIR / "queries.txt"
+    if path.suffix == ".jsonl":
+        texts = [str(_field(path, n, row, ("text", "query"))) for n, row in _read_jsonl(path)]
+    else:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise DataFormatError(f"{path}: no queries found (expected one per line, or JSONL with a 'text' field)")
+    return texts[:limit] if limit > 0 else texts
+
+
+def _as_score(path: Path, lineno: int, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataFormatError(f"{path}:{lineno}: score {value!r} is not a number") from None
+
+
+def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
+    """STS-style pairs from CSV, TSV or JSONL; the header row is optional for CSV/TSV."""
+    path = input_path(path) if path else DATA_DIR / "sts_pairs.tsv"
+    s1: list[str] = []
+    s2: list[str] = []
+    scores: list[float] = []
+    if path.suffix == ".jsonl":
+        for n, row in _read_jsonl(path):
+            s1.append(str(_field(path, n, row, ("sentence1", "text1", "s1"))))
+            s2.append(str(_field(path, n, row, ("sentence2", "text2", "s2"))))
+            scores.append(_as_score(path, n, _field(path, n, row, ("score", "label", "similarity"))))
+    else:
+        delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh, delimiter=delimiter))
+        columns = (0, 1, 2)
+        if rows and not _is_number(rows[0][-1] if rows[0] else ""):
+            header = [h.strip().lower() for h in rows[0]]
+            columns = (_column(path, header, ("sentence1", "text1", "s1")),
+                       _column(path, header, ("sentence2", "text2", "s2")),
+                       _column(path, header, ("score", "label", "similarity", "gold")))
+            rows = [None] + rows[1:]
+        for lineno, row in enumerate(rows, 1):
+            if row is None or not row:
+                continue
+            if len(row) <= max(columns):
+                raise DataFormatError(
+                    f"{path}:{lineno}: expected 3 columns (sentence1, sentence2, score) separated by "
+                    f"{'tabs' if delimiter == chr(9) else 'commas'}; found {len(row)}"
+                )
+            s1.append(row[columns[0]])
+            s2.append(row[columns[1]])
+            scores.append(_as_score(path, lineno, row[columns[2]]))
+    if not scores:
+        raise DataFormatError(f"{path}: no sentence pairs found")
+    pairs = StsPairs(s1, s2, np.asarray(scores, dtype=np.float64), str(path))
+    return pairs.subset(limit)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _column(path: Path, header: list[str], names: tuple[str, ...]) -> int:
+    for name in names:
+        if name in header:
+            return header.index(name)
+    raise DataFormatError(f"{path}: header {header} has none of the columns {', '.join(names)}")
+
+
+def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 0) -> RetrievalSet:
+    """A BEIR folder: corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv."""
+    folder = input_path(path) if path else DATA_DIR / "retrieval"
+    if not folder.is_dir():
+        raise DataFormatError(f"{folder}: a BEIR dataset is a folder with corpus.jsonl, queries.jsonl and qrels/")
+    needed = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
+    missing = [str(p.relative_to(folder)) for p in needed if not p.exists()]
+    if missing:
+        raise DataFormatError(f"{folder}: missing {', '.join(missing)} (BEIR layout)")
+    corpus = _read_jsonl(needed[0])
+    doc_ids = [str(_field(needed[0], n, row, ("_id",))) for n, row in corpus]
+    docs = [" ".join(x for x in (row.get("title", ""), str(_field(needed[0], n, row, ("text",)))) if x)
+            for n, row in corpus]
+    query_rows = {str(_field(needed[1], n, row, ("_id",))): str(_field(needed[1], n, row, ("text",)))
+                  for n, row in _read_jsonl(needed[1])}
+    qrels: dict[str, dict[str, int]] = {}
+    known_docs = set(doc_ids)
+    with needed[2].open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.rstrip("\n").split("\t")
+            if lineno == 1 and parts and parts[0] == "query-id":
+                continue
+            if not line.strip():
+                continue
+            if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
+                raise DataFormatError(f"{needed[2]}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>integer score'")
+            qid, did, score = parts[0], parts[1], int(parts[2])
+            if qid not in query_rows or did not in known_docs:
+                raise DataFormatError(f"{needed[2]}:{lineno}: {qid if qid not in query_rows else did} is not in "
+                                      f"{'queries' if qid not in query_rows else 'corpus'}.jsonl")
+            qrels.setdefault(qid, {})[did] = score
+    query_ids = [q for q in query_rows if q in qrels]
+    if not query_ids:
+        raise DataFormatError(f"{needed[2]}: no judged queries")
+    dataset = RetrievalSet(query_ids, [query_rows[q] for q in query_ids], doc_ids, docs, qrels, str(folder))
+    return dataset.head(limit)

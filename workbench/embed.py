@@ -1,0 +1,200 @@
+"""The embedding recipe and the torch embedding loop.
+
+`Recipe` holds every knob of the seed pipeline (fixed padding, last-N layer
+averaging, pooling, FP16 clamp, L2 normalisation); `embed` runs it and checks
+what comes out (dimension, NaN/inf) on every call, so a silent pipeline
+mismatch becomes a loud error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from workbench.models import LoadedModel, ModelSpec
+from workbench.pooling import average_last_layers, check_pooling, pool
+from workbench.precision import FP16_MAX
+
+PADDING_MODES = ("max_length", "longest")
+
+
+class DimensionMismatchError(RuntimeError):
+    """The pipeline produced vectors of a size the model spec does not declare."""
+
+
+class NonFiniteEmbeddingError(RuntimeError):
+    """NaN or inf came out of the model: usually FP16 overflow without the clamp."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How texts become vectors. Defaults are the seed's on-device recipe."""
+
+    padding: str = "max_length"  # fixed shapes, as a converted Core ML model needs
+    max_length: int = 32
+    last_n_layers: int = 4
+    pooling: str = "mean"
+    clamp_fp16: bool = True
+    normalize: bool = True
+
+    def __post_init__(self):
+        if self.padding not in PADDING_MODES:
+            raise ValueError(f"padding {self.padding!r} is not valid; choose from {', '.join(PADDING_MODES)}")
+        if not isinstance(self.max_length, int) or self.max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2 (room for special tokens); got {self.max_length!r}")
+        if not isinstance(self.last_n_layers, int) or self.last_n_layers < 1:
+            raise ValueError(f"last_n_layers must be an integer >= 1; got {self.last_n_layers!r}")
+        check_pooling(self.pooling)
+
+    @classmethod
+    def model_default(cls, spec: ModelSpec) -> "Recipe":
+        """The recipe the model was trained and published with (what sentence-transformers does)."""
+        return cls(
+            padding="longest",
+            max_length=spec.max_tokens,
+            last_n_layers=1,
+            pooling=spec.pooling,
+            clamp_fp16=False,
+            normalize=True,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Embeddings:
+    """Vectors for a list of texts, plus what a drift analysis needs."""
+
+    vectors: np.ndarray  # final float32 vectors (L2-normalised when the recipe says so)
+    pooled: np.ndarray  # after pooling and clamp, before normalisation (float32)
+    n_tokens: np.ndarray  # tokens per text before truncation, special tokens included
+    truncated: np.ndarray  # bool: text was cut at max_length
+    precision: str
+    recipe: Recipe
+
+    @property
+    def n_truncated(self) -> int:
+        return int(self.truncated.sum())
+
+
+def check_texts(texts) -> list[str]:
+    """A list of non-empty strings, or one message naming the first bad item."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not a single string; wrap it: [text]")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TypeError(f"texts must be a list of strings; got {type(texts).__name__}") from None
+    if not texts:
+        raise ValueError("texts is empty: pass at least one non-empty string")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, not str: {text!r:.60}; convert or drop it")
+        if not text.strip():
+            raise ValueError(f"texts[{i}] is empty or whitespace only; remove it before embedding")
+    return texts
+
+
+def _forward(loaded: LoadedModel, batch: dict, recipe: Recipe) -> torch.Tensor:
+    """Hidden states -> pooled vectors in the model's own dtype, as a converted graph computes them."""
+    extra = {"use_cache": False} if loaded.spec.architecture == "decoder" else {}
+    out = loaded.model(**batch, output_hidden_states=recipe.last_n_layers > 1, **extra)
+    if recipe.last_n_layers > 1:
+        layers = list(out.hidden_states)
+        layers[-1] = out.last_hidden_state  # some decoders store the pre-norm state last
+        hidden = average_last_layers(layers, recipe.last_n_layers)
+    else:
+        hidden = out.last_hidden_state
+    pooled = pool(recipe.pooling, hidden, batch["attention_mask"])
+    for layer in loaded.dense_layers:
+        pooled = torch.nn.functional.linear(
+            pooled,
+            layer["weight"].to(pooled.dtype),
+            None if layer["bias"] is None else layer["bias"].to(pooled.dtype),
+        )
+        if layer["activation"] == "Tanh":
+            pooled = torch.tanh(pooled)
+    return pooled
+
+
+def embed(
+    loaded: LoadedModel,
+    texts,
+    recipe: Recipe = Recipe(),
+    prompt: str = "",
+    batch_size: int = 32,
+    on_batch: Callable[[int], object] | None = None,
+) -> Embeddings:
+    """Embed `texts` with `loaded` (at its own precision and device) following `recipe`.
+
+    Texts are batched longest-first so dynamic padding wastes little work; the
+    output keeps the input order. `on_batch(n)` is called after each batch of n
+    texts (a progress bar's update, for instance).
+    """
+    texts = check_texts(texts)
+    spec = loaded.spec
+    if recipe.max_length > spec.max_tokens:
+        raise ValueError(
+            f"max_length {recipe.max_length} exceeds what {spec.name} accepts ({spec.max_tokens} tokens); "
+            f"use max_length <= {spec.max_tokens}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    tokenizer = loaded.tokenizer
+    inputs = [prompt + t for t in texts]
+    n_tokens = np.array([len(ids) for ids in tokenizer(inputs, truncation=False, verbose=False)["input_ids"]])
+    truncated = n_tokens > recipe.max_length
+    order = np.argsort(-n_tokens, kind="stable")
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    results: dict[int, np.ndarray] = {}
+    with torch.inference_mode():
+        for idx in chunks:
+            batch = tokenizer(
+                [inputs[i] for i in idx],
+                padding=recipe.padding,
+                truncation=True,
+                max_length=recipe.max_length,
+                return_tensors="pt",
+            ).to(loaded.device)
+            vectors = _forward(loaded, dict(batch), recipe)
+            if recipe.clamp_fp16:
+                vectors = vectors.clamp(-FP16_MAX, FP16_MAX)
+            vectors = vectors.float().cpu().numpy()
+            for row, i in enumerate(idx):
+                results[int(i)] = vectors[row]
+            if on_batch is not None:
+                on_batch(len(idx))
+    pooled = np.stack([results[i] for i in range(len(texts))])
+    _check_output(pooled, spec, texts)
+    vectors = pooled
+    if recipe.normalize:
+        norms = np.linalg.norm(pooled.astype(np.float64), axis=1, keepdims=True)
+        vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    if truncated.any():
+        warnings.warn(
+            f"{int(truncated.sum())} of {len(texts)} texts are longer than max_length={recipe.max_length} tokens "
+            "and were truncated",
+            stacklevel=2,
+        )
+    return Embeddings(vectors, pooled, n_tokens, truncated, loaded.precision, recipe)
+
+
+def _check_output(pooled: np.ndarray, spec: ModelSpec, texts: list[str]) -> None:
+    """Fail loudly on a dimension mismatch or on NaN/inf, naming the texts affected."""
+    if pooled.shape[1] != spec.dim:
+        raise DimensionMismatchError(
+            f"{spec.name} produced {pooled.shape[1]}-d vectors but its spec declares {spec.dim}; "
+            "the weights do not match the spec (wrong folder?) or a Dense/projection module is missing"
+        )
+    bad = ~np.isfinite(pooled).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise NonFiniteEmbeddingError(
+            f"{int(bad.sum())} of {len(texts)} embeddings contain NaN or inf (first: texts[{first}] = "
+            f"{texts[first][:60]!r}); at fp16 this is usually overflow: set clamp_fp16=True or use fp32/bf16"
+        )

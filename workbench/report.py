@@ -1,0 +1,171 @@
+"""Executed notebooks become self-contained HTML reports; results.json files become the index page.
+
+The index is built from results.json files only (results are data, reports are
+views), so it can be rebuilt at any time without re-running anything.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench.progress import batch_mode
+from workbench.results import RESULTS_FILE, atomic_path, load_results
+
+REPORT_FILE = "report.html"
+EXECUTED_FILE = "notebook.ipynb"
+
+# External scripts nbconvert's lab template links (require.js, MathJax): dropped so the
+# report opens offline with no failed requests; the notebooks use no widgets or LaTeX.
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', re.IGNORECASE)
+
+_TOGGLE = """
+<style>
+body.wb-hide-code .jp-CodeCell .jp-Cell-inputWrapper,
+body.wb-hide-code .jp-OutputPrompt, body.wb-hide-code .jp-InputPrompt { display: none; }
+#wb-toolbar { position: fixed; top: 0.6em; right: 0.8em; z-index: 10; }
+#wb-toolbar button { font: 13px sans-serif; padding: 0.3em 0.8em; cursor: pointer; }
+</style>
+<script>
+function wbToggleCode() {
+  const hidden = document.body.classList.toggle("wb-hide-code");
+  document.getElementById("wb-toggle").textContent = hidden ? "Show code" : "Hide code";
+}
+</script>
+"""
+
+
+def notebook_to_html(executed: str | Path, destination: str | Path | None = None) -> Path:
+    """Render an executed notebook as one self-contained HTML file, code hidden behind a toggle."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    executed = Path(executed)
+    if not executed.exists():
+        raise FileNotFoundError(f"{executed} does not exist; run the notebook first (papermill or workbench run)")
+    destination = Path(destination) if destination else executed.with_suffix(".html")
+    notebook = nbformat.read(executed, as_version=4)
+    exporter = HTMLExporter(template_name="lab", embed_images=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    body = _EXTERNAL_SCRIPT.sub("", body)
+    toolbar = '<div id="wb-toolbar"><button id="wb-toggle" onclick="wbToggleCode()">Show code</button></div>'
+    body = body.replace("</head>", _TOGGLE + "</head>", 1)
+    body = re.sub(r"<body([^>]*)>", lambda m: _body_open(m.group(1)) + toolbar, body, count=1)
+    with atomic_path(destination) as tmp:
+        tmp.write_text(body, encoding="utf-8")
+    return destination
+
+
+def _body_open(attributes: str) -> str:
+    if 'class="' in attributes:
+        return "<body" + attributes.replace('class="', 'class="wb-hide-code ', 1) + ">"
+    return f'<body class="wb-hide-code"{attributes}>'
+
+
+def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: dict, kernel: str = "python3",
+                     progress: bool = True) -> tuple[Path, str | None]:
+    """Run a notebook with papermill into `output_dir`, then render its HTML (also when it failed).
+
+    Returns the HTML path and the error text, None on success.
+    """
+    import papermill
+
+    from workbench.paths import PROJECT_ROOT
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    executed = output_dir / EXECUTED_FILE
+    error = None
+    try:
+        with batch_mode():
+            papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
+                                       cwd=str(PROJECT_ROOT), progress_bar=progress)
+    except papermill.PapermillExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"
+    html_path = notebook_to_html(executed, output_dir / REPORT_FILE) if executed.exists() else None
+    return html_path, error
+
+
+# ---------------------------------------------------------------- index page
+
+_HEADLINE_PATTERNS = ("mean_cosine_", "min_cosine_", "mean_l2_", "top1_agreement_", "bound_holds_fraction_",
+                      "sts_spearman_", "ndcg10_", "latency_p50_ms_")
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.7g}"
+    if value is None:
+        return "n/a"
+    return str(value)
+
+
+def collect_runs(reports_dir: str | Path) -> list[dict]:
+    """Every results.json under `reports_dir`, with its folder, newest first."""
+    runs = []
+    for path in sorted(Path(reports_dir).glob(f"*/{RESULTS_FILE}")):
+        try:
+            data = load_results(path)
+        except (OSError, ValueError) as exc:
+            data = {"notebook": path.parent.name, "status": f"unreadable results.json: {exc}", "results": {},
+                    "parameters": {}}
+        data["_folder"] = path.parent
+        runs.append(data)
+    return sorted(runs, key=lambda r: r.get("updated_at", ""), reverse=True)
+
+
+def build_index(reports_dir: str | Path) -> Path:
+    """Write reports_dir/index.html from the results.json files found there."""
+    reports_dir = Path(reports_dir)
+    runs = collect_runs(reports_dir)
+    rows = []
+    for run in runs:
+        folder: Path = run["_folder"]
+        link = f"{folder.name}/{REPORT_FILE}"
+        has_report = (folder / REPORT_FILE).exists()
+        name = html.escape(str(run.get("notebook", folder.name)))
+        title = f'<a href="{html.escape(link)}">{name}</a>' if has_report else name
+        status = str(run.get("status", "unknown"))
+        css = "ok" if status == "complete" else "failed"
+        headline = {k: v for k, v in run.get("results", {}).items() if k.startswith(_HEADLINE_PATTERNS)}
+        numbers = "".join(f"<li><code>{html.escape(k)}</code> {html.escape(_format(v))}</li>"
+                          for k, v in headline.items())
+        params = "".join(f"<li><code>{html.escape(str(k))}</code> = {html.escape(repr(v))}</li>"
+                         for k, v in run.get("parameters", {}).items())
+        env = run.get("environment", {})
+        versions = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()
+                             if v and k in ("workbench", "torch", "transformers"))
+        rows.append(
+            f'<tr class="{css}"><td>{title}<br><small>{html.escape(folder.name)}</small></td>'
+            f'<td>{html.escape(status)}</td><td><ul>{numbers}</ul></td>'
+            f'<td><details><summary>{len(run.get("parameters", {}))} parameters</summary><ul>{params}</ul></details></td>'
+            f'<td>{html.escape(str(run.get("updated_at", "")))}<br><small>{html.escape(versions)}<br>'
+            f'{html.escape(str(env.get("git_sha") or ""))[:12]}</small></td></tr>'
+        )
+    failed = [r for r in runs if r.get("status") != "complete"]
+    summary = (f"{len(runs)} run(s); {len(failed)} not complete." if runs
+               else "No runs yet: <code>workbench run</code> produces them.")
+    built = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Embedding workbench reports</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 0.5em; vertical-align: top; text-align: left; }}
+tr.failed td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
+tr.ok td:nth-child(2) {{ color: #2e7d32; }}
+ul {{ margin: 0; padding-left: 1.1em; }} code {{ font-size: 90%; }}
+</style></head><body>
+<h1>Embedding workbench reports</h1>
+<p>{summary} Built {html.escape(built)} from the <code>results.json</code> files in this folder.</p>
+<table><thead><tr><th>Study</th><th>Status</th><th>Headline numbers</th><th>Parameters</th><th>Date, versions</th></tr></thead>
+<tbody>
+{''.join(rows)}
+</tbody></table></body></html>
+"""
+    destination = reports_dir / "index.html"
+    with atomic_path(destination) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return destination

