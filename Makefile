@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine (Python 3.11 or 3.12 with venv):
+#   make report   set up .venv, run the default report suite -> reports/index.html
+#   make test     set up .venv, run the test suite (unit, notebook smoke, nbval)
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: setup report test benchmark lab
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+setup: $(STAMP)
+
+report: setup
+	$(VENV)/bin/workbench run
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+benchmark: setup
+	$(VENV)/bin/python benchmarks/embed_throughput.py
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from workbench import data
+from workbench.data import DataFormatError
+
+
+def test_bundled_sets_meet_the_sizes_the_studies_need():
+    queries = data.load_queries()
+    assert len(queries) >= 60 and len(set(queries)) == len(queries)
+    sts = data.load_sts()
+    assert len(sts) >= 100
+    counts, _ = np.histogram(sts.scores, bins=[0, 1, 2, 3, 4, 5.0001])
+    assert counts.min() >= 15, f"labels not spread over 0-5: {counts}"
+    ret = data.load_beir()
+    assert len(ret.queries) >= 40 and len(ret.docs) >= 300
+    assert all(any(score == 2 for score in judged.values()) for judged in ret.qrels.values())
+
+
+def test_sts_csv_with_and_without_header(tmp_path):
+    with_header = tmp_path / "a.csv"
+    with_header.write_text('score,sentence1,sentence2\n4.5,"a cat, sleeping",a sleeping cat\n0,x y,z w\n')
+    pairs = data.load_sts(with_header)
+    assert pairs.sentence1 == ["a cat, sleeping", "x y"] and list(pairs.scores) == [4.5, 0.0]
+    bare = tmp_path / "b.tsv"
+    bare.write_text("one text\tanother text\t3.2\nthird\tfourth\t1\n")
+    pairs = data.load_sts(bare)
+    assert pairs.sentence2 == ["another text", "fourth"] and list(pairs.scores) == [3.2, 1.0]
+
+
+def test_sts_jsonl_and_subset_spans_the_file(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps({"sentence1": f"a{i}", "sentence2": f"b{i}", "score": i / 2})
+                              for i in range(11)))
+    pairs = data.load_sts(path, limit=3)
+    assert list(pairs.scores) == [0.0, 2.5, 5.0]
+
+
+def test_sts_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a\tb\t4\nc\td\thigh\n")
+    with pytest.raises(DataFormatError, match=r"bad.tsv:2: score 'high' is not a number"):
+        data.load_sts(bad)
+    short = tmp_path / "short.tsv"
+    short.write_text("a\tb\t4\nonly two\t3\n")
+    with pytest.raises(DataFormatError, match=r"short.tsv:2: expected 3 columns"):
+        data.load_sts(short)
+    with pytest.raises(FileNotFoundError, match="nope.tsv"):
+        data.load_sts(tmp_path / "nope.tsv")
+
+
+def test_queries_txt_and_jsonl(tmp_path):
+    txt = tmp_path / "q.txt"
+    txt.write_text("first query\n\n  second query  \n")
+    assert data.load_queries(txt) == ["first query", "second query"]
+    jl = tmp_path / "q.jsonl"
+    jl.write_text('{"text": "one"}\n{"query": "two"}\n')
+    assert data.load_queries(jl, limit=1) == ["one"]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "one"}\n{oops\n')
+    with pytest.raises(DataFormatError, match="broken.jsonl:2: not valid JSON"):
+        data.load_queries(broken)
+
+
+def _beir(folder, qrels_lines):
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "title": "Boiler", "text": "service in March"}\n'
+                                         '{"_id": "d2", "text": "dentist on Thursday"}\n')
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "when is the boiler service"}\n'
+                                          '{"_id": "q2", "text": "unjudged"}\n')
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels_lines)
+
+
+def test_beir_folder(tmp_path):
+    _beir(tmp_path / "set", "q1\td1\t2\n")
+    ret = data.load_beir(tmp_path / "set")
+    assert ret.query_ids == ["q1"]  # unjudged queries are left out
+    assert ret.docs == ["Boiler service in March", "dentist on Thursday"]
+    assert ret.qrels == {"q1": {"d1": 2}}
+
+
+def test_beir_errors(tmp_path):
+    _beir(tmp_path / "bad", "q1\td9\t1\n")
+    with pytest.raises(DataFormatError, match="d9 is not in corpus.jsonl"):
+        data.load_beir(tmp_path / "bad")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataFormatError, match="missing corpus.jsonl, queries.jsonl, qrels/test.tsv"):
+        data.load_beir(tmp_path / "empty")

@@ -1,0 +1,50 @@
+import json
+import re
+
+import nbformat
+import pytest
+
+from workbench.report import build_index, notebook_to_html
+
+
+def _executed_notebook(path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('hello')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), cell]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_html_report_is_self_contained_with_code_hidden_by_default(tmp_path):
+    html_path = notebook_to_html(_executed_notebook(tmp_path / "run.ipynb"))
+    page = html_path.read_text()
+    assert re.search(r'<body[^>]*class="wb-hide-code', page)
+    assert "wbToggleCode" in page and "Show code" in page
+    assert not re.search(r'<script[^>]*src="https?://', page), "report must open offline"
+    assert "hello" in page
+
+
+def test_html_of_missing_notebook_is_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the notebook first"):
+        notebook_to_html(tmp_path / "missing.ipynb")
+
+
+def _write_run(folder, notebook, status, results, parameters):
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({
+        "notebook": notebook, "status": status, "updated_at": "2026-11-24T10:00:00+00:00",
+        "parameters": parameters, "results": results, "environment": {"packages": {"torch": "2.13.0"}}}))
+
+
+def test_index_is_built_from_results_files_and_escapes_text(tmp_path):
+    _write_run(tmp_path / "01-aaa", "01_precision_accuracy", "complete",
+               {"mean_cosine_fp16": 0.9999997, "per_text_files": ["x.csv"]}, {"model": "<script>alert(1)</script>"})
+    (tmp_path / "01-aaa" / "report.html").write_text("<html></html>")
+    _write_run(tmp_path / "01-bbb", "01_precision_accuracy", "running", {}, {"model": "m"})
+    page = build_index(tmp_path).read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert 'href="01-aaa/report.html"' in page
+    assert "0.9999997" in page and "per_text_files" not in page
+    assert "2 run(s); 1 not complete." in page
+    assert '<tr class="failed">' in page
