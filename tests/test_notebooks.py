@@ -19,7 +19,7 @@ def test_notebook_is_clean_and_starts_with_annotated_parameters(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks without outputs"
-    assert "parameters" in code[0].metadata.get("tags", [])
+    assert nb.cells[0] is code[0] and "parameters" in code[0].metadata.get("tags", []), "start with parameters"
     assignments = [line for line in code[0].source.splitlines() if line.strip()]
     inspected = papermill.inspect_notebook(str(path))
     assert len(inspected) == len(assignments), "papermill could not parse every parameter line"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import warnings
 
 import pandas as pd
@@ -60,3 +61,11 @@ def parameters_table(run: Run) -> pd.DataFrame:
     parameters = run.payload["parameters"]
     return pd.DataFrame({"value": [repr(v) for v in parameters.values()]}, index=list(parameters)).rename_axis(
         f"parameters ({run.path.name} in {run.dir})")
+
+
+def collapsible(frame: pd.DataFrame, summary: str):
+    """A long table folded under a one-line summary (cell text is HTML-escaped by pandas)."""
+    from IPython.display import HTML
+
+    table = frame.to_html(escape=True, float_format=lambda x: f"{x:.7g}", max_rows=None)
+    return HTML(f"<details><summary>{html.escape(summary)}</summary>{table}</details>")
