@@ -100,17 +100,21 @@ def check_texts(texts) -> list[str]:
     return texts
 
 
-def _forward(loaded: LoadedModel, batch: dict, recipe: Recipe) -> torch.Tensor:
-    """Hidden states -> pooled vectors in the model's own dtype, as a converted graph computes them."""
+def _hidden_layers(loaded: LoadedModel, batch: dict, deepest: int) -> list[torch.Tensor]:
+    """The last `deepest` hidden layers of one forward pass, last one as the model returns it."""
     extra = {"use_cache": False} if loaded.spec.architecture == "decoder" else {}
-    out = loaded.model(**batch, output_hidden_states=recipe.last_n_layers > 1, **extra)
-    if recipe.last_n_layers > 1:
-        layers = list(out.hidden_states)
-        layers[-1] = out.last_hidden_state  # some decoders store the pre-norm state last
-        hidden = average_last_layers(layers, recipe.last_n_layers)
-    else:
-        hidden = out.last_hidden_state
-    pooled = pool(recipe.pooling, hidden, batch["attention_mask"])
+    out = loaded.model(**batch, output_hidden_states=deepest > 1, **extra)
+    if deepest == 1:
+        return [out.last_hidden_state]
+    layers = list(out.hidden_states)
+    layers[-1] = out.last_hidden_state  # some decoders store the pre-norm state last
+    return layers
+
+
+def _pool_recipe(loaded: LoadedModel, layers: list[torch.Tensor], mask: torch.Tensor, recipe: Recipe) -> np.ndarray:
+    """Layers -> pooled (and clamped) vectors in the model's own dtype, as a converted graph computes them."""
+    hidden = average_last_layers(layers, recipe.last_n_layers)
+    pooled = pool(recipe.pooling, hidden, mask)
     for layer in loaded.dense_layers:
         pooled = torch.nn.functional.linear(
             pooled,
@@ -119,7 +123,79 @@ def _forward(loaded: LoadedModel, batch: dict, recipe: Recipe) -> torch.Tensor:
         )
         if layer["activation"] == "Tanh":
             pooled = torch.tanh(pooled)
-    return pooled
+    if recipe.clamp_fp16:
+        pooled = pooled.clamp(-FP16_MAX, FP16_MAX)
+    return pooled.float().cpu().numpy()
+
+
+def embed_many(
+    loaded: LoadedModel,
+    texts,
+    recipes: dict[str, Recipe],
+    prompt: str = "",
+    batch_size: int = 32,
+    on_batch: Callable[[int], object] | None = None,
+) -> dict[str, Embeddings]:
+    """Embed `texts` once per forward pass for several recipes that share padding and max_length.
+
+    Texts are batched longest-first so dynamic padding wastes little work; the
+    output keeps the input order. `on_batch(n)` is called after each batch of n
+    texts (a progress bar's update, for instance).
+    """
+    texts = check_texts(texts)
+    spec = loaded.spec
+    if not recipes:
+        raise ValueError("recipes is empty: pass at least one Recipe")
+    first = next(iter(recipes.values()))
+    if any((r.padding, r.max_length) != (first.padding, first.max_length) for r in recipes.values()):
+        raise ValueError("embed_many: all recipes must share padding and max_length (one tokenisation)")
+    if first.max_length > spec.max_tokens:
+        raise ValueError(
+            f"max_length {first.max_length} exceeds what {spec.name} accepts ({spec.max_tokens} tokens); "
+            f"use max_length <= {spec.max_tokens}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    tokenizer = loaded.tokenizer
+    inputs = [prompt + t for t in texts]
+    n_tokens = np.array([len(ids) for ids in tokenizer(inputs, truncation=False, verbose=False)["input_ids"]])
+    truncated = n_tokens > first.max_length
+    order = np.argsort(-n_tokens, kind="stable")
+    deepest = max(r.last_n_layers for r in recipes.values())
+    pooled = {name: [None] * len(texts) for name in recipes}
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer(
+                [inputs[i] for i in idx],
+                padding=first.padding,
+                truncation=True,
+                max_length=first.max_length,
+                return_tensors="pt",
+            ).to(loaded.device)
+            layers = _hidden_layers(loaded, dict(batch), deepest)
+            for name, recipe in recipes.items():
+                vectors = _pool_recipe(loaded, layers, batch["attention_mask"], recipe)
+                for row, i in enumerate(idx):
+                    pooled[name][int(i)] = vectors[row]
+            if on_batch is not None:
+                on_batch(len(idx))
+    if truncated.any():
+        warnings.warn(
+            f"{int(truncated.sum())} of {len(texts)} texts are longer than max_length={first.max_length} tokens "
+            "and were truncated",
+            stacklevel=2,
+        )
+    out = {}
+    for name, recipe in recipes.items():
+        stacked = np.stack(pooled[name])
+        _check_output(stacked, spec, texts)
+        vectors = stacked
+        if recipe.normalize:
+            norms = np.linalg.norm(stacked.astype(np.float64), axis=1, keepdims=True)
+            vectors = (stacked / np.maximum(norms, 1e-12)).astype(np.float32)
+        out[name] = Embeddings(vectors, stacked, n_tokens, truncated, loaded.precision, recipe)
+    return out
 
 
 def embed(
@@ -130,58 +206,8 @@ def embed(
     batch_size: int = 32,
     on_batch: Callable[[int], object] | None = None,
 ) -> Embeddings:
-    """Embed `texts` with `loaded` (at its own precision and device) following `recipe`.
-
-    Texts are batched longest-first so dynamic padding wastes little work; the
-    output keeps the input order. `on_batch(n)` is called after each batch of n
-    texts (a progress bar's update, for instance).
-    """
-    texts = check_texts(texts)
-    spec = loaded.spec
-    if recipe.max_length > spec.max_tokens:
-        raise ValueError(
-            f"max_length {recipe.max_length} exceeds what {spec.name} accepts ({spec.max_tokens} tokens); "
-            f"use max_length <= {spec.max_tokens}"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    tokenizer = loaded.tokenizer
-    inputs = [prompt + t for t in texts]
-    n_tokens = np.array([len(ids) for ids in tokenizer(inputs, truncation=False, verbose=False)["input_ids"]])
-    truncated = n_tokens > recipe.max_length
-    order = np.argsort(-n_tokens, kind="stable")
-    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    results: dict[int, np.ndarray] = {}
-    with torch.inference_mode():
-        for idx in chunks:
-            batch = tokenizer(
-                [inputs[i] for i in idx],
-                padding=recipe.padding,
-                truncation=True,
-                max_length=recipe.max_length,
-                return_tensors="pt",
-            ).to(loaded.device)
-            vectors = _forward(loaded, dict(batch), recipe)
-            if recipe.clamp_fp16:
-                vectors = vectors.clamp(-FP16_MAX, FP16_MAX)
-            vectors = vectors.float().cpu().numpy()
-            for row, i in enumerate(idx):
-                results[int(i)] = vectors[row]
-            if on_batch is not None:
-                on_batch(len(idx))
-    pooled = np.stack([results[i] for i in range(len(texts))])
-    _check_output(pooled, spec, texts)
-    vectors = pooled
-    if recipe.normalize:
-        norms = np.linalg.norm(pooled.astype(np.float64), axis=1, keepdims=True)
-        vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-    if truncated.any():
-        warnings.warn(
-            f"{int(truncated.sum())} of {len(texts)} texts are longer than max_length={recipe.max_length} tokens "
-            "and were truncated",
-            stacklevel=2,
-        )
-    return Embeddings(vectors, pooled, n_tokens, truncated, loaded.precision, recipe)
+    """Embed `texts` with `loaded` (at its own precision and device) following `recipe`."""
+    return embed_many(loaded, texts, {"": recipe}, prompt, batch_size, on_batch)[""]
 
 
 def _check_output(pooled: np.ndarray, spec: ModelSpec, texts: list[str]) -> None:

@@ -103,6 +103,15 @@ def topk_agreement(ref_scores, test_scores, k: int = 10) -> dict[str, float]:
     }
 
 
+def roc_auc(positive, negative) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    positive, negative = np.asarray(positive, dtype=np.float64), np.asarray(negative, dtype=np.float64)
+    if positive.size == 0 or negative.size == 0:
+        raise ValueError("roc_auc needs at least one positive and one negative score")
+    u = stats.mannwhitneyu(positive, negative, alternative="two-sided").statistic
+    return float(u / (positive.size * negative.size))
+
+
 def sts_spearman(emb1, emb2, gold) -> float:
     """Spearman correlation between pair cosines and gold similarity labels."""
     cos = cosine_rows(emb1, emb2)

@@ -129,10 +129,10 @@ class Run:
         self._write()
         return value
 
-    def finish(self) -> Path:
+    def finish(self) -> None:
+        """Mark the run complete (an index page treats anything else as failed or interrupted)."""
         self.payload["status"] = "complete"
         self._write()
-        return self.path
 
     def _write(self):
         self.payload["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -15,16 +15,12 @@ import numpy as np
 import pandas as pd
 
 from workbench import metrics
-from workbench.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
-from workbench.embed import Embeddings, Recipe, embed
+from workbench.embed import Recipe, embed
+from workbench.evaluation import EmbeddedData, EvalData, text_sets
 from workbench.models import LoadedModel
 from workbench.params import as_list
-from workbench.paths import DATA_DIR, input_path
-from workbench.progress import progress_bar
 from workbench.results import atomic_path
 from workbench.resources import latency_summary, sample_latency_ms
-
-SKIP = "skip"  # a data-path parameter set to this leaves that set out
 
 # The seed's claims (shared seed 001, "Evaluation summary": FP16, masked mean, last-4,
 # max_length 32, clamp, L2; 20 queries): mean cosine >= 0.999999 and mean L2 ~ 1e-3.
@@ -35,87 +31,10 @@ SEED_MEAN_L2 = 1e-3
 L2_SAME_ORDER = 2.0  # "~1e-3" is read as: at most twice 1e-3
 
 
-@dataclass(frozen=True)
-class EvalData:
-    """The texts a precision is judged on; any set may be absent."""
-
-    queries: list[str]
-    queries_source: str
-    sts: StsPairs | None
-    retrieval: RetrievalSet | None
-
-    def summary(self) -> pd.DataFrame:
-        rows = [{"set": "queries", "items": len(self.queries), "source": self.queries_source}]
-        if self.sts is not None:
-            rows.append({"set": "sts pairs", "items": len(self.sts), "source": self.sts.source})
-        if self.retrieval is not None:
-            rows.append({"set": "retrieval queries", "items": len(self.retrieval.queries),
-                         "source": self.retrieval.source})
-            rows.append({"set": "retrieval passages", "items": len(self.retrieval.docs),
-                         "source": self.retrieval.source})
-        return pd.DataFrame(rows)
-
-
-def load_eval_data(queries_path: str = "", sts_path: str = "", beir_path: str = "", max_texts: int = 0) -> EvalData:
-    """Bundled sets by default; a path replaces one; 'skip' leaves STS or retrieval out."""
-    queries = load_queries(queries_path or None, limit=max_texts)
-    queries_source = str(input_path(queries_path)) if queries_path else str(DATA_DIR / "queries.txt")
-    sts = None if sts_path == SKIP else load_sts(sts_path or None, limit=max_texts)
-    retrieval = None if beir_path == SKIP else load_beir(beir_path or None, limit=max_texts)
-    return EvalData(queries, queries_source, sts, retrieval)
-
-
-@dataclass
-class EmbeddedData:
-    """Every set of `EvalData` embedded by one model at one precision."""
-
-    precision: str
-    queries: Embeddings
-    sts1: Embeddings | None
-    sts2: Embeddings | None
-    ret_queries: Embeddings | None
-    ret_docs: Embeddings | None
-
-    def parts(self) -> list[tuple[str, Embeddings]]:
-        named = [("query", self.queries), ("sts sentence 1", self.sts1), ("sts sentence 2", self.sts2),
-                 ("retrieval query", self.ret_queries), ("passage", self.ret_docs)]
-        return [(name, e) for name, e in named if e is not None]
-
-
-def embed_all(model: LoadedModel, data: EvalData, recipe: Recipe, batch_size: int = 32) -> EmbeddedData:
-    """Embed every set once; queries get the model's query prompt, passages its document prompt."""
-    spec = model.spec
-    total = sum(len(texts) for _, texts in _texts(data))
-    bar = progress_bar(total, f"embed {spec.name} {model.precision}", unit="text")
-
-    def run(texts, prompt=""):
-        return embed(model, texts, recipe, prompt=prompt, batch_size=batch_size, on_batch=bar.update)
-
-    sts = data.sts
-    ret = data.retrieval
-    with bar:
-        return EmbeddedData(
-            precision=model.precision,
-            queries=run(data.queries, spec.query_prompt),
-            sts1=run(sts.sentence1) if sts else None,
-            sts2=run(sts.sentence2) if sts else None,
-            ret_queries=run(ret.queries, spec.query_prompt) if ret else None,
-            ret_docs=run(ret.docs, spec.document_prompt) if ret else None,
-        )
-
-
 def cast_models(loaded: LoadedModel, precisions, device: str = "cpu") -> dict[str, LoadedModel]:
     """The FP32 reference first, then one copy of the model per requested precision."""
     wanted = ["fp32"] + [p for p in dict.fromkeys(as_list(precisions, "precisions")) if p != "fp32"]
     return {p: loaded.to(p, device) for p in wanted}
-
-
-def truncation_summary(reference: EmbeddedData, max_length: int) -> pd.DataFrame:
-    """How many texts of each set were cut at max_length (their tail does not reach the embedding)."""
-    rows = [{"set": name, "texts": len(e.n_tokens), "truncated": e.n_truncated,
-             "truncated %": 100.0 * e.n_truncated / len(e.n_tokens), "median tokens": float(np.median(e.n_tokens)),
-             "max tokens": int(e.n_tokens.max()), "max_length": max_length} for name, e in reference.parts()]
-    return pd.DataFrame(rows).set_index("set")
 
 
 def save_per_text(comparisons: dict[str, "Comparison"], folder) -> list[str]:
@@ -127,15 +46,6 @@ def save_per_text(comparisons: dict[str, "Comparison"], folder) -> list[str]:
             c.per_text.to_csv(tmp, index=False)
         names.append(name)
     return names
-
-
-def _texts(data: EvalData) -> list[tuple[str, list[str]]]:
-    named = [("query", data.queries)]
-    if data.sts:
-        named += [("sts sentence 1", data.sts.sentence1), ("sts sentence 2", data.sts.sentence2)]
-    if data.retrieval:
-        named += [("retrieval query", data.retrieval.queries), ("passage", data.retrieval.docs)]
-    return named
 
 
 def _search_scores(embedded: EmbeddedData) -> np.ndarray:
@@ -168,7 +78,7 @@ class Comparison:
 def compare(reference: EmbeddedData, test: EmbeddedData, data: EvalData) -> Comparison:
     """Per-text cosine, L2, alpha and the 2 alpha^2 bound; drift percentiles; retrieval agreement."""
     frames = []
-    for (name, texts), (_, ref), (_, tst) in zip(_texts(data), reference.parts(), test.parts()):
+    for (name, texts), (_, ref), (_, tst) in zip(text_sets(data), reference.parts(), test.parts()):
         cos = metrics.cosine_rows(ref.pooled, tst.pooled)
         alpha = metrics.alpha_rows(ref.pooled, tst.pooled)
         gap = np.clip(1.0 - cos, 0.0, None)
@@ -217,20 +127,6 @@ def summary_table(comparisons: dict[str, Comparison]) -> pd.DataFrame:
 def worst_texts(comparison: Comparison, n: int = 10) -> pd.DataFrame:
     """The texts that moved most (lowest cosine to FP32)."""
     return comparison.per_text.nsmallest(n, "cosine").reset_index(drop=True)
-
-
-def quality(embedded: EmbeddedData, data: EvalData) -> dict[str, float]:
-    """STS Spearman and nDCG@10 / recall@10 for one precision (empty when no labelled data)."""
-    out: dict[str, float] = {}
-    if data.sts is not None:
-        out["sts_spearman"] = metrics.sts_spearman(embedded.sts1.vectors, embedded.sts2.vectors, data.sts.scores)
-    if data.retrieval is not None:
-        ret = data.retrieval
-        ir = metrics.ir_metrics(embedded.ret_queries.vectors, embedded.ret_docs.vectors, ret.query_ids,
-                                ret.doc_ids, ret.qrels, k=10)
-        out["ndcg10"] = ir["ndcg@10"]
-        out["recall10"] = ir["recall@10"]
-    return out
 
 
 def quality_table(by_precision: dict[str, dict[str, float]]) -> pd.DataFrame:

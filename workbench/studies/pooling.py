@@ -1,0 +1,202 @@
+"""Study 02: which pooling recipe, and does padding break it?
+
+Strategies are named `<pooling>` (last layer) or `<pooling>_last<N>` (average of the
+last N layers). One forward pass per padding mode serves every strategy; quality,
+strategy-to-strategy similarity, padding sensitivity and the mismatch with the
+model's declared pooling are all computed from those embeddings.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+
+from workbench import metrics
+from workbench.embed import Recipe
+from workbench.evaluation import EmbeddedData, EvalData, embed_sets, quality
+from workbench.models import LoadedModel
+from workbench.params import as_list
+from workbench.pooling import POOLERS
+
+_NAME = re.compile(r"^(?P<base>[a-z_]+?)(?:_last(?P<n>\d+))?$")
+PARAPHRASE_MIN_SCORE = 4.0  # STS label at or above which a pair counts as a paraphrase
+UNRELATED_MAX_SCORE = 1.0  # STS label at or below which a pair counts as unrelated
+
+
+def parse_strategy(name: str) -> tuple[str, int]:
+    """'mean_last4' -> ('mean', 4); 'cls' -> ('cls', 1); anything else fails listing the valid forms."""
+    match = _NAME.match(name) if isinstance(name, str) else None
+    if not match or match.group("base") not in POOLERS or (match.group("n") and int(match.group("n")) < 1):
+        raise ValueError(f"unknown strategy {name!r}; valid: {', '.join(POOLERS)}, each optionally with _last<N> "
+                         "(N >= 1 hidden layers averaged), e.g. mean_last4")
+    return match.group("base"), int(match.group("n") or 1)
+
+
+def strategy_names(strategies, last_n_values) -> list[str]:
+    """Expand bases x last-N values into strategy names; explicit `_lastN` names are kept as given."""
+    names = []
+    for name in as_list(strategies, "strategies"):
+        base, n = parse_strategy(name)
+        if name != base:
+            names.append(name)
+            continue
+        for value in as_list(last_n_values, "last_n_values"):
+            names.append(base if int(value) == 1 else f"{base}_last{int(value)}")
+    for name in names:
+        parse_strategy(name)
+    return list(dict.fromkeys(names))
+
+
+def recipes_for(names: list[str], padding: str, max_length: int, clamp_fp16: bool = False) -> dict[str, Recipe]:
+    recipes = {}
+    for name in names:
+        base, n = parse_strategy(name)
+        recipes[name] = Recipe(padding=padding, max_length=max_length, last_n_layers=n, pooling=base,
+                               clamp_fp16=clamp_fp16, normalize=True)
+    return recipes
+
+
+def embed_strategies(model: LoadedModel, data: EvalData, names: list[str], padding_modes, max_length: int,
+                     batch_size: int = 32) -> dict[str, dict[str, EmbeddedData]]:
+    """{padding mode: {strategy: embeddings of every set}}; one forward pass per batch and padding mode."""
+    clamp = model.precision == "fp16"
+    return {mode: embed_sets(model, data, recipes_for(names, mode, max_length, clamp), batch_size)
+            for mode in as_list(padding_modes, "padding_modes")}
+
+
+def _all_vectors(embedded: EmbeddedData) -> np.ndarray:
+    return np.vstack([e.vectors for _, e in embedded.parts()])
+
+
+def similarity_matrix(by_strategy: dict[str, EmbeddedData]) -> pd.DataFrame:
+    """Mean cosine between the strategies' embeddings of the same texts (symmetric, ones on the diagonal)."""
+    names = list(by_strategy)
+    vectors = {n: _all_vectors(by_strategy[n]).astype(np.float64) for n in names}
+    matrix = np.eye(len(names))
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            matrix[i, j] = matrix[j, i] = float(np.mean(metrics.cosine_rows(vectors[a], vectors[names[j]])))
+    return pd.DataFrame(matrix, index=names, columns=names)
+
+
+def separation(embedded: EmbeddedData, data: EvalData) -> dict[str, float]:
+    """How far paraphrase pairs sit from unrelated pairs: difference of mean cosine and ROC AUC."""
+    if data.sts is None:
+        return {}
+    cos = metrics.cosine_rows(embedded.sts1.vectors, embedded.sts2.vectors)
+    positive = cos[data.sts.scores >= PARAPHRASE_MIN_SCORE]
+    negative = cos[data.sts.scores <= UNRELATED_MAX_SCORE]
+    if positive.size == 0 or negative.size == 0:
+        return {}
+    return {"separation": float(positive.mean() - negative.mean()),
+            "auc": metrics.roc_auc(positive, negative)}
+
+
+def quality_table(by_strategy: dict[str, EmbeddedData], data: EvalData) -> pd.DataFrame:
+    """One row per strategy: STS Spearman, nDCG@10, recall@10, paraphrase separation and AUC, and a score."""
+    rows = {name: {**quality(e, data), **separation(e, data)} for name, e in by_strategy.items()}
+    frame = pd.DataFrame(rows).T
+    ranked = [c for c in ("sts_spearman", "ndcg10") if c in frame]
+    frame["score"] = frame[ranked].mean(axis=1) if ranked else np.nan
+    return frame
+
+
+def best_strategy(table: pd.DataFrame) -> str | None:
+    """The strategy with the highest mean of STS Spearman and nDCG@10 (None without labelled data)."""
+    return None if table["score"].isna().all() else str(table["score"].idxmax())
+
+
+def padding_invariance(by_mode: dict[str, dict[str, EmbeddedData]]) -> pd.DataFrame:
+    """Per strategy and text: cosine between fixed (max_length) and dynamic (longest) padding."""
+    if not {"max_length", "longest"} <= set(by_mode):
+        raise ValueError("padding sensitivity needs both padding modes: max_length and longest")
+    rows = []
+    for name, fixed in by_mode["max_length"].items():
+        dynamic = by_mode["longest"][name]
+        for (part, a), (_, b) in zip(fixed.parts(), dynamic.parts()):
+            cos = metrics.cosine_rows(a.vectors, b.vectors)
+            rows.append(pd.DataFrame({"strategy": name, "set": part, "tokens": np.minimum(a.n_tokens,
+                                      a.recipe.max_length), "cosine": cos}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def invariance_summary(per_text: pd.DataFrame) -> pd.DataFrame:
+    """Mean and minimum fixed-vs-dynamic cosine per strategy; masked strategies should be ~1."""
+    summary = per_text.groupby("strategy", sort=False)["cosine"].agg(["mean", "min"])
+    summary.columns = ["mean cosine fixed vs dynamic", "min cosine"]
+    return summary
+
+
+def last_n_curve(table: pd.DataFrame, base: str) -> pd.DataFrame:
+    """Quality of one pooling against the number of averaged layers."""
+    rows = {parse_strategy(name)[1]: table.loc[name] for name in table.index if parse_strategy(name)[0] == base}
+    return pd.DataFrame(rows).T.sort_index().rename_axis("last N layers")
+
+
+def mismatch_html(declared: str, chosen: str, table: pd.DataFrame) -> str:
+    """A warning when the strategy to ship pools differently from how the model was trained."""
+    chosen_base = parse_strategy(chosen)[0]
+    if chosen_base == declared:
+        return (f"<p>The chosen strategy <b>{html.escape(chosen)}</b> uses the pooling the model declares "
+                f"(<b>{html.escape(declared)}</b>): no mismatch.</p>")
+    text = (f"<p style='color:#b00020'><b>Warning: pooling mismatch.</b> The model declares "
+            f"<b>{html.escape(declared)}</b> pooling but the chosen strategy is <b>{html.escape(chosen)}</b>.")
+    if declared in table.index and chosen in table.index:
+        for column, label in (("sts_spearman", "STS Spearman"), ("ndcg10", "nDCG@10")):
+            if column in table:
+                loss = table.loc[declared, column] - table.loc[chosen, column]
+                text += (f" {label}: {table.loc[chosen, column]:.4f} vs {table.loc[declared, column]:.4f} with the "
+                         f"declared pooling ({'a loss' if loss > 0 else 'a gain'} of {abs(loss):.4f}).")
+    return text + "</p>"
+
+
+def headline_results(table: pd.DataFrame, invariance: pd.DataFrame | None, declared: str,
+                     best: str | None) -> dict:
+    out: dict = {"declared_pooling": declared, "best_strategy": best}
+    for name, row in table.iterrows():
+        for column, key in (("sts_spearman", "sts_spearman"), ("ndcg10", "ndcg10"), ("recall10", "recall10"),
+                            ("auc", "paraphrase_auc")):
+            if column in table and pd.notna(row[column]):
+                out[f"{key}_{name}"] = float(row[column])
+    if invariance is not None:
+        for name, value in invariance["mean cosine fixed vs dynamic"].items():
+            out[f"padding_invariance_{name}"] = float(value)
+    return out
+
+
+def verdict_html(model_name: str, declared: str, table: pd.DataFrame, matrix: pd.DataFrame,
+                 invariance: pd.DataFrame | None) -> str:
+    """Findings computed from the numbers, against the seeds' pooling claims."""
+    parts = [f"<p><b>Model:</b> {html.escape(model_name)}; declared pooling <b>{html.escape(declared)}</b>.</p>"]
+    best = best_strategy(table)
+    if best is not None:
+        row = table.loc[best]
+        parts.append(f"<p>Best measured strategy: <b>{html.escape(best)}</b> (score {row['score']:.4f}"
+                     + (f"; the declared {html.escape(declared)} scores {table.loc[declared, 'score']:.4f}"
+                        if declared in table.index and declared != best else "") + ").</p>")
+    curve = last_n_curve(table, declared)
+    if len(curve) > 1 and curve["score"].notna().all():
+        first, last = curve.index[0], curve.index[-1]
+        parts.append(f"<p>Last-N averaging with the declared pooling: score {curve['score'].iloc[0]:.4f} at N={first}, "
+                     f"{curve['score'].iloc[-1]:.4f} at N={last}"
+                     + (" &mdash; the seed recipe's last-4 averaging costs quality on this model."
+                        if last >= 4 and curve["score"].iloc[-1] < curve["score"].iloc[0] - 0.01 else ".") + "</p>")
+    if {"mean", "cls"} <= set(matrix.index):
+        value = matrix.loc["mean", "cls"]
+        verdict = "reproduced" if abs(value - 0.68) <= 0.1 else "not reproduced"
+        parts.append(f"<p>Mean vs CLS similarity on the same texts is {value:.3f}; the seed reports 0.68 for a 4-bit "
+                     f"Qwen3-Embedding-0.6B on one text (shared seed 002): <b>{verdict}</b> for this model "
+                     f"(tolerance &plusmn;0.1).</p>")
+    if invariance is not None:
+        masked = [n for n in invariance.index if not parse_strategy(n)[0].endswith("unmasked")]
+        unmasked = [n for n in invariance.index if parse_strategy(n)[0].endswith("unmasked")]
+        worst_masked = invariance.loc[masked, "min cosine"].min() if masked else float("nan")
+        parts.append(f"<p>Padding: the lowest fixed-vs-dynamic cosine over masked strategies is {worst_masked:.6f}"
+                     + (f"; unmasked mean drops to {invariance.loc[unmasked, 'min cosine'].min():.4f} "
+                        f"(mean {invariance.loc[unmasked, 'mean cosine fixed vs dynamic'].mean():.4f}), confirming "
+                        "the seeds' warning that pooling over padded positions changes embeddings with the padding."
+                        if unmasked else ".") + "</p>")
+    return "\n".join(parts)
