@@ -58,6 +58,24 @@ class ModelSpec:
 
 _QWEN3_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
 
+
+def _qwen3_embedding(size: str, dim: int, params_millions: float) -> ModelSpec:
+    """The Qwen3-Embedding family differs only in size: last-token pooling, left padding, instructed queries."""
+    return ModelSpec(
+        name=f"qwen3-embedding-{size.lower()}",
+        hf_id=f"Qwen/Qwen3-Embedding-{size}",
+        dim=dim,
+        max_tokens=32768,
+        pooling="last_token",
+        architecture="decoder",
+        padding_side="left",
+        query_prompt=_QWEN3_QUERY,
+        license="apache-2.0",
+        params_millions=params_millions,
+        matryoshka_dims=tuple(d for d in (32, 64, 128, 256, 512, 768, 1024, 2048, 2560, 4096) if d <= dim),
+    )
+
+
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -93,45 +111,9 @@ REGISTRY: dict[str, ModelSpec] = {
             params_millions=308.0,
             matryoshka_dims=(128, 256, 512, 768),
         ),
-        ModelSpec(
-            name="qwen3-embedding-0.6b",
-            hf_id="Qwen/Qwen3-Embedding-0.6B",
-            dim=1024,
-            max_tokens=32768,
-            pooling="last_token",
-            architecture="decoder",
-            padding_side="left",
-            query_prompt=_QWEN3_QUERY,
-            license="apache-2.0",
-            params_millions=596.0,
-            matryoshka_dims=(32, 64, 128, 256, 512, 768, 1024),
-        ),
-        ModelSpec(
-            name="qwen3-embedding-4b",
-            hf_id="Qwen/Qwen3-Embedding-4B",
-            dim=2560,
-            max_tokens=32768,
-            pooling="last_token",
-            architecture="decoder",
-            padding_side="left",
-            query_prompt=_QWEN3_QUERY,
-            license="apache-2.0",
-            params_millions=4022.0,
-            matryoshka_dims=(32, 64, 128, 256, 512, 1024, 2048, 2560),
-        ),
-        ModelSpec(
-            name="qwen3-embedding-8b",
-            hf_id="Qwen/Qwen3-Embedding-8B",
-            dim=4096,
-            max_tokens=32768,
-            pooling="last_token",
-            architecture="decoder",
-            padding_side="left",
-            query_prompt=_QWEN3_QUERY,
-            license="apache-2.0",
-            params_millions=7568.0,
-            matryoshka_dims=(32, 64, 128, 256, 512, 1024, 2048, 4096),
-        ),
+        _qwen3_embedding("0.6B", dim=1024, params_millions=596.0),
+        _qwen3_embedding("4B", dim=2560, params_millions=4022.0),
+        _qwen3_embedding("8B", dim=4096, params_millions=7568.0),
     )
 }
 DEFAULT_MODEL = "all-minilm-l6-v2"
