@@ -48,6 +48,7 @@ def test_precision_notebook_on_the_packaged_model(tmp_path):
     assert 0.9999 < r["mean_cosine_fp16"] <= 1.0
     assert r["min_cosine_fp16"] <= r["mean_cosine_fp16"]
     assert r["bound_holds_fraction_fp16"] == 1.0
+    assert "mean_cosine_fp16" in data["headline"] and "latency_p50_ms_fp16_batch32" not in data["headline"]
     assert (out / "per_text_fp16.csv").exists()
     from workbench.report import notebook_to_html
 

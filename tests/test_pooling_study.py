@@ -87,6 +87,8 @@ def test_pooling_notebook_runs_with_tiny_parameters(tmp_path, tiny_qwen3_dir):
     for name in ("mean", "mean_last2", "cls", "last_token", "max", "mean_unmasked_last2"):
         assert f"sts_spearman_{name}" in r and f"ndcg10_{name}" in r
     assert r["best_strategy"] in {k.removeprefix("ndcg10_") for k in r if k.startswith("ndcg10_")}
+    assert {"declared_pooling", "best_strategy", f"ndcg10_{r['best_strategy']}"} <= set(data["headline"])
+    assert "ndcg10_max_last2" not in data["headline"] or r["best_strategy"] == "max_last2"
     html = (tmp_path / "run.ipynb").read_text()
     assert "pooling mismatch" in html
     # a decoder through the whole notebook: last-token pooling declared, instruction prompt applied

@@ -30,16 +30,17 @@ def test_html_of_missing_notebook_is_explained(tmp_path):
         notebook_to_html(tmp_path / "missing.ipynb")
 
 
-def _write_run(folder, notebook, status, results, parameters):
+def _write_run(folder, notebook, status, results, parameters, headline=()):
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps({
-        "notebook": notebook, "status": status, "updated_at": "2026-11-24T10:00:00+00:00",
+        "notebook": notebook, "status": status, "updated_at": "2026-11-24T10:00:00+00:00", "headline": list(headline),
         "parameters": parameters, "results": results, "environment": {"packages": {"torch": "2.13.0"}}}))
 
 
 def test_index_is_built_from_results_files_and_escapes_text(tmp_path):
     _write_run(tmp_path / "01-aaa", "01_precision_accuracy", "complete",
-               {"mean_cosine_fp16": 0.9999997, "per_text_files": ["x.csv"]}, {"model": "<script>alert(1)</script>"})
+               {"mean_cosine_fp16": 0.9999997, "per_text_files": ["x.csv"]}, {"model": "<script>alert(1)</script>"},
+               headline=["mean_cosine_fp16"])
     (tmp_path / "01-aaa" / "report.html").write_text("<html></html>")
     _write_run(tmp_path / "01-bbb", "01_precision_accuracy", "running", {}, {"model": "m"})
     page = build_index(tmp_path).read_text()

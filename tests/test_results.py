@@ -9,11 +9,12 @@ from workbench import results
 
 def test_record_writes_results_json_after_every_number(tmp_path):
     run = results.start_run(tmp_path / "out", "nb", {"model": "m", "precisions": ["fp16"]})
-    results.record("mean_cosine_fp16", np.float32(0.5))
+    results.record("mean_cosine_fp16", np.float32(0.5), headline=True)
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["status"] == "running"  # a later failure keeps what was measured
     assert on_disk["results"] == {"mean_cosine_fp16": 0.5}
     assert on_disk["parameters"]["precisions"] == ["fp16"]
+    assert on_disk["headline"] == ["mean_cosine_fp16"]
     env = on_disk["environment"]
     assert env["packages"]["torch"].startswith("2.13.0")
     assert env["platform"]["cpu_count"] >= 1

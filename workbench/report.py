@@ -90,10 +90,6 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
 
 # ---------------------------------------------------------------- index page
 
-_HEADLINE_PATTERNS = ("mean_cosine_", "min_cosine_", "mean_l2_", "top1_agreement_", "bound_holds_fraction_",
-                      "sts_spearman_", "ndcg10_", "latency_p50_ms_")
-
-
 def _format(value) -> str:
     if isinstance(value, float):
         return f"{value:.7g}"
@@ -129,7 +125,8 @@ def build_index(reports_dir: str | Path) -> Path:
         title = f'<a href="{html.escape(link)}">{name}</a>' if has_report else name
         status = str(run.get("status", "unknown"))
         css = "ok" if status == "complete" else "failed"
-        headline = {k: v for k, v in run.get("results", {}).items() if k.startswith(_HEADLINE_PATTERNS)}
+        results = run.get("results", {})
+        headline = {k: results[k] for k in run.get("headline") or results if k in results}
         numbers = "".join(f"<li><code>{html.escape(k)}</code> {html.escape(_format(v))}</li>"
                           for k, v in headline.items())
         params = "".join(f"<li><code>{html.escape(str(k))}</code> = {html.escape(repr(v))}</li>"

@@ -110,6 +110,7 @@ class Run:
             "updated_at": now,
             "parameters": dict(parameters),
             "results": {},
+            "headline": [],
             "notes": {},
             "environment": {
                 "packages": package_versions(),
@@ -119,11 +120,16 @@ class Run:
         }
         self._write()
 
-    def record(self, name: str, value, note: str | None = None):
-        """Store one headline number (None with a note when it could not be measured here)."""
+    def record(self, name: str, value, note: str | None = None, headline: bool = False):
+        """Store one number (None with a note when it could not be measured here).
+
+        `headline` numbers are the ones the index page shows for this run.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError("record() needs a non-empty string name")
         self.payload["results"][name] = json_safe(value)
+        if headline and name not in self.payload["headline"]:
+            self.payload["headline"].append(name)
         if note:
             self.payload["notes"][name] = note
         self._write()
@@ -149,11 +155,11 @@ def start_run(output_dir: str | Path, notebook: str, parameters: dict) -> Run:
     return _current
 
 
-def record(name: str, value, note: str | None = None):
+def record(name: str, value, note: str | None = None, headline: bool = False):
     """Record a number in the current run's results.json (call `start_run` first)."""
     if _current is None:
         raise RuntimeError("record() called before start_run(output_dir, notebook, parameters)")
-    return _current.record(name, value, note)
+    return _current.record(name, value, note, headline)
 
 
 def load_results(path: str | Path) -> dict:

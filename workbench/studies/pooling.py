@@ -167,6 +167,13 @@ def headline_results(table: pd.DataFrame, invariance: pd.DataFrame | None, decla
     return out
 
 
+def is_headline(key: str, results: dict) -> bool:
+    """Keys the index page shows: the declared and best strategies and their quality, the unmasked drift."""
+    keep = {results.get("declared_pooling"), results.get("best_strategy")} - {None}
+    return (key in ("declared_pooling", "best_strategy", "padding_invariance_mean_unmasked")
+            or any(key in (f"sts_spearman_{n}", f"ndcg10_{n}") for n in keep))
+
+
 def verdict_html(model_name: str, declared: str, table: pd.DataFrame, matrix: pd.DataFrame,
                  invariance: pd.DataFrame | None) -> str:
     """Findings computed from the numbers, against the seeds' pooling claims."""

@@ -178,6 +178,12 @@ def headline_results(comparisons: dict[str, Comparison], qualities: dict[str, di
     return out
 
 
+def is_headline(key: str) -> bool:
+    """Keys the index page shows: drift, agreement, quality and single-query latency, not the detail."""
+    return key.startswith(("mean_cosine_", "min_cosine_", "mean_l2_", "top1_agreement_", "sts_spearman_", "ndcg10_",
+                           "latency_p50_ms_")) and not key.endswith("batch32")
+
+
 def verdict_html(model_name: str, recipe: Recipe, comparisons: dict[str, Comparison],
                  qualities: dict[str, dict[str, float]], latency: pd.DataFrame | None = None) -> str:
     """A paragraph per precision, computed from the numbers, against the seed's claims."""
