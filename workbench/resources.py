@@ -1,8 +1,9 @@
-"""Measuring cost: latency sampling (peak RAM and disk size join here with the quantization study)."""
+"""Measuring cost: latency sampling, peak RAM of a step in a clean child process, bytes on disk."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -31,3 +32,83 @@ def latency_summary(samples_ms, per: int = 1) -> dict[str, float]:
         "mean_ms": float(values.mean()),
         "n": int(values.size),
     }
+
+
+# ---------------------------------------------------------------- memory and disk
+
+
+class ChildProcessFailed(RuntimeError):
+    """A measured step died in its child process (killed by the OS, out of memory, crashed)."""
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """What a step returned in its own process, and what it cost there."""
+
+    value: object
+    peak_rss_bytes: int  # the child's peak resident memory over its whole life
+    baseline_rss_bytes: int  # its resident memory just before the step ran (interpreter + imports)
+    seconds: float
+
+    @property
+    def step_rss_bytes(self) -> int:
+        """Peak memory the step itself added on top of the interpreter and imports."""
+        return max(0, self.peak_rss_bytes - self.baseline_rss_bytes)
+
+
+def maxrss_bytes() -> int:
+    """This process's peak resident set size so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _child_entry(fn, args, kwargs):
+    import psutil
+
+    baseline = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, maxrss_bytes(), baseline, time.perf_counter() - start
+
+
+def run_in_child(fn: Callable, *args, **kwargs) -> ChildRun:
+    """Run `fn(*args, **kwargs)` in a fresh spawned process and report its peak RSS.
+
+    A spawned (not forked) child starts with clean memory, so the peak belongs to the
+    step and not to whatever the parent had loaded. `fn` must be importable (module level).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            value, peak, baseline, seconds = pool.submit(_child_entry, fn, args, kwargs).result()
+        except BrokenProcessPool as exc:
+            raise ChildProcessFailed(
+                f"{getattr(fn, '__name__', fn)} died in its child process (killed by the OS, often out of "
+                "memory); nothing was measured for it"
+            ) from exc
+    return ChildRun(value, peak, baseline, seconds)
+
+
+def dir_size_bytes(path) -> int:
+    """Bytes on disk of a file, or of every file under a folder (what a model package or index really costs)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def available_memory_bytes() -> int:
+    """Memory the OS can give without swapping, to decide whether a step fits before running it."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)

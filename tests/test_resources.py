@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from workbench import resources
+
+MIB = 2**20
+
+
+def allocate_mib(n: int) -> int:
+    """Touch n MiB so every page is resident."""
+    block = np.ones(n * MIB, dtype=np.uint8)
+    return int(block.sum() // MIB)
+
+
+def crash():
+    import os
+
+    os._exit(9)
+
+
+def test_peak_rss_of_a_child_that_allocates_a_known_amount():
+    small = resources.run_in_child(allocate_mib, 10)
+    large = resources.run_in_child(allocate_mib, 300)
+    assert large.value == 300
+    # ones() plus sum() temporaries: the step's own peak is at least the block and not wildly more
+    assert 300 * MIB <= large.step_rss_bytes <= 300 * MIB * 1.25
+    assert large.peak_rss_bytes - small.peak_rss_bytes == pytest.approx(290 * MIB, rel=0.15)
+    assert large.seconds > 0
+
+
+def test_a_child_that_dies_is_reported_not_hung():
+    with pytest.raises(resources.ChildProcessFailed, match="died in its child process"):
+        resources.run_in_child(crash)
+
+
+def test_dir_size_counts_every_file(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 100)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 23)
+    assert resources.dir_size_bytes(tmp_path) == 123
+    assert resources.dir_size_bytes(tmp_path / "a") == 100
+    with pytest.raises(FileNotFoundError):
+        resources.dir_size_bytes(tmp_path / "missing")
+
+
+def test_latency_summary_per_item():
+    summary = resources.latency_summary([10.0, 20.0, 30.0], per=10)
+    assert summary["p50_ms"] == pytest.approx(2.0) and summary["n"] == 3
