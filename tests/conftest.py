@@ -16,6 +16,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WORKBENCH_PROGRESS", "0")
 os.environ.setdefault("WORKBENCH_OUTPUT_ROOT", tempfile.mkdtemp(prefix="workbench-test-outputs-"))
+os.environ.setdefault("WORKBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="workbench-test-cache-"))
 
 TEXTS = [
     "Where did I park the car at the airport?",

@@ -3,87 +3,78 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from workbench.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR, input_path
+from workbench.config import ConfigError, resolve_config
+from workbench.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
 from workbench.results import RESULTS_FILE
-
-DEFAULT_SUITE = PROJECT_ROOT / "suites" / "default.yaml"
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """One notebook with one parameter set."""
-
-    name: str
-    notebook: Path
-    parameters: dict
-
-    def run_hash(self) -> str:
-        """16 hex of SHA-256 over notebook content, parameters and workbench version: the output folder's id."""
-        from workbench import __version__
-
-        digest = hashlib.sha256()
-        digest.update(self.notebook.read_bytes())
-        digest.update(json.dumps(self.parameters, sort_keys=True, default=str).encode())
-        digest.update(__version__.encode())
-        return digest.hexdigest()[:16]
+from workbench.suite import SuiteEntry, load_suite
 
 
-def load_suite(path: str | Path) -> list[SuiteEntry]:
-    """Read a suite YAML: `runs: [{name, notebook, parameters}]`, checked entry by entry."""
-    import yaml
-
-    path = input_path(path)
-    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec["runs"]:
-        raise ValueError(f"{path}: a suite needs a non-empty 'runs:' list of {{name, notebook, parameters}}")
-    entries = []
-    for i, run in enumerate(spec["runs"]):
-        unknown = set(run) - {"name", "notebook", "parameters"}
-        if unknown:
-            raise ValueError(f"{path}: runs[{i}] has unknown keys {sorted(unknown)}; allowed: name, notebook, parameters")
-        notebook = NOTEBOOKS_DIR / f"{run.get('notebook', '')}.ipynb"
-        if not notebook.exists():
-            known = ", ".join(p.stem for p in sorted(NOTEBOOKS_DIR.glob("*.ipynb")))
-            raise ValueError(f"{path}: runs[{i}] notebook {run.get('notebook')!r} not found; known: {known}")
-        entries.append(SuiteEntry(str(run.get("name") or notebook.stem), notebook, dict(run.get("parameters") or {})))
-    return entries
+def _is_complete(folder: Path) -> bool:
+    done = folder / RESULTS_FILE
+    try:
+        return done.exists() and json.loads(done.read_text()).get("status") == "complete"
+    except ValueError:
+        return False
 
 
 def cmd_run(args) -> int:
+    from workbench.progress import batch_mode
     from workbench.report import build_index, execute_notebook
 
-    entries = load_suite(args.suite)
+    cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
+           "force": True if args.force else None, "progress": False if args.quiet else None}
+    config, sources = resolve_config(cli, args.config)
+    if args.print_config:
+        width = max(map(len, sources))
+        for key, source in sources.items():
+            print(f"{key:{width}}  {getattr(config, key)!r:50}  ({source})")
+        return 0
+    entries = load_suite(config.suite)
     if args.only:
         entries = [e for e in entries if e.name in args.only or e.notebook.stem in args.only]
         if not entries:
-            print(f"--only {args.only} matches no run in {args.suite}", file=sys.stderr)
+            print(f"--only {args.only} matches no run in {config.suite}", file=sys.stderr)
             return 2
-    reports = Path(args.reports)
-    failures = []
-    for number, entry in enumerate(entries, 1):
-        folder = reports / f"{entry.notebook.stem}-{entry.run_hash()}"
-        done = folder / RESULTS_FILE
-        if done.exists() and not args.force and json.loads(done.read_text()).get("status") == "complete":
-            print(f"[{number}/{len(entries)}] {entry.name}: up to date in {folder} (use --force to re-run)")
-            continue
-        print(f"[{number}/{len(entries)}] {entry.name}: running {entry.notebook.name} -> {folder}")
-        parameters = {**entry.parameters, "output_dir": str(folder.resolve())}
-        html_path, error = execute_notebook(entry.notebook, folder, parameters, progress=not args.quiet)
-        if error:
-            failures.append((entry.name, error))
-            print(f"  FAILED: {error}\n  report with the error: {html_path}", file=sys.stderr)
+    reports = Path(config.reports)
+    todo: list[SuiteEntry] = []
+    for entry in entries:
+        if _is_complete(entry.folder(reports)) and not config.force:
+            print(f"{entry.name}: up to date in {entry.folder(reports)} (use --force to re-run)")
         else:
-            print(f"  report: {html_path}")
+            todo.append(entry)
+    failures: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    show_cells = config.progress and config.jobs == 1
+
+    def run(entry: SuiteEntry) -> tuple[SuiteEntry, Path | None, str | None]:
+        folder = entry.folder(reports)
+        with lock:
+            print(f"{entry.name}: running {entry.notebook.name} -> {folder}", flush=True)
+        parameters = {**entry.parameters, "output_dir": str(folder.resolve())}
+        html_path, error = execute_notebook(entry.notebook, folder, parameters, config.kernel, progress=show_cells)
+        return entry, html_path, error
+
+    with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir), ThreadPoolExecutor(max_workers=config.jobs) as pool:
+        futures = [pool.submit(run, entry) for entry in todo]
+        for done, future in enumerate(as_completed(futures), 1):
+            entry, html_path, error = future.result()
+            with lock:
+                if error:
+                    failures.append((entry.name, error))
+                    print(f"[{done}/{len(todo)}] {entry.name}: FAILED: {error}\n  report with the error: {html_path}",
+                          file=sys.stderr, flush=True)
+                else:
+                    print(f"[{done}/{len(todo)}] {entry.name}: report {html_path}", flush=True)
     index = build_index(reports)
     print(f"index: {index}")
     if failures:
-        print(f"{len(failures)} of {len(entries)} run(s) failed: " + "; ".join(n for n, _ in failures), file=sys.stderr)
+        print(f"{len(failures)} of {len(todo)} run(s) failed: " + "; ".join(n for n, _ in failures), file=sys.stderr)
         return 1
     return 0
 
@@ -124,11 +115,17 @@ def cmd_list(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="execute a suite of notebooks into HTML reports and rebuild the index")
-    run.add_argument("suite", nargs="?", default=str(DEFAULT_SUITE), help="suite YAML (default: suites/default.yaml)")
+    run = sub.add_parser("run", help="execute a suite of notebooks into HTML reports and rebuild the index",
+                         description="Values come from, highest first: these options, --config, $WORKBENCH_CONFIG, "
+                                     "./workbench.yaml, ~/.config/workbench/config.yaml, defaults.")
+    run.add_argument("suite", nargs="?", help="suite YAML (default: suites/default.yaml)")
     run.add_argument("--only", nargs="+", metavar="NAME", help="run only these entries (name or notebook)")
     run.add_argument("--force", action="store_true", help="re-run entries whose results.json is complete")
-    run.add_argument("--reports", default=str(REPORTS_DIR), help="output folder (default: reports/)")
+    run.add_argument("--jobs", type=int, help="parameter sets run in parallel (default 1)")
+    run.add_argument("--reports", help="output folder (default: reports/)")
+    run.add_argument("--kernel", help="Jupyter kernel name (default: python3)")
+    run.add_argument("--config", help="YAML file of run settings (suite, reports, jobs, kernel, cache_dir, ...)")
+    run.add_argument("--print-config", action="store_true", help="show the resolved settings and their sources")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="rebuild reports/index.html from the results.json files")
@@ -147,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -14,7 +14,8 @@ import pandas as pd
 
 from workbench import metrics
 from workbench.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
-from workbench.embed import Embeddings, Recipe, embed_many
+from workbench.cache import cached_embed_many
+from workbench.embed import Embeddings, Recipe
 from workbench.models import LoadedModel
 from workbench.paths import DATA_DIR, input_path
 from workbench.progress import progress_bar
@@ -83,7 +84,8 @@ def embed_sets(model: LoadedModel, data: EvalData, recipes: dict[str, Recipe],
                batch_size: int = 32) -> dict[str, EmbeddedData]:
     """Embed every set for every recipe (one forward pass per batch serves all recipes).
 
-    Queries get the model's query prompt, passages its document prompt.
+    Queries get the model's query prompt, passages its document prompt. Results come
+    from the embeddings cache when these exact inputs were embedded before.
     """
     spec = model.spec
     total = sum(len(texts) for _, texts in text_sets(data))
@@ -92,7 +94,7 @@ def embed_sets(model: LoadedModel, data: EvalData, recipes: dict[str, Recipe],
     def run(texts, prompt=""):
         if texts is None:
             return dict.fromkeys(recipes)
-        return embed_many(model, texts, recipes, prompt=prompt, batch_size=batch_size, on_batch=bar.update)
+        return cached_embed_many(model, texts, recipes, prompt=prompt, batch_size=batch_size, on_batch=bar.update)
 
     sts, ret = data.sts, data.retrieval
     with bar:

@@ -20,14 +20,16 @@ def progress_bar(total: int, desc: str, unit: str = "it"):
 
 
 @contextlib.contextmanager
-def batch_mode():
-    """Kernels started inside this block inherit the switch that turns bars off."""
-    previous = os.environ.get(BATCH_ENV)
-    os.environ[BATCH_ENV] = "0"
+def batch_mode(**extra: str):
+    """Kernels started inside this block inherit the switch that turns bars off (and any `extra` variables)."""
+    settings = {BATCH_ENV: "0", **extra}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(BATCH_ENV, None)
-        else:
-            os.environ[BATCH_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -11,7 +11,6 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workbench.progress import batch_mode
 from workbench.results import RESULTS_FILE, atomic_path, load_results
 
 REPORT_FILE = "report.html"
@@ -65,10 +64,12 @@ def _body_open(attributes: str) -> str:
 
 
 def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: dict, kernel: str = "python3",
-                     progress: bool = True) -> tuple[Path, str | None]:
+                     progress: bool = True) -> tuple[Path | None, str | None]:
     """Run a notebook with papermill into `output_dir`, then render its HTML (also when it failed).
 
-    Returns the HTML path and the error text, None on success.
+    Papermill rewrites its output after every cell, so it writes to a temp name that
+    becomes notebook.ipynb only when execution ends; an interrupted run leaves no
+    half-written notebook. Returns the HTML path and the error text (None on success).
     """
     import papermill
 
@@ -76,14 +77,19 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    partial = output_dir / f".{EXECUTED_FILE}.partial"
     executed = output_dir / EXECUTED_FILE
     error = None
     try:
-        with batch_mode():
-            papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
-                                       cwd=str(PROJECT_ROOT), progress_bar=progress)
+        papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=kernel,
+                                   cwd=str(PROJECT_ROOT), progress_bar=progress)
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if partial.exists():
+        partial.replace(executed)
     html_path = notebook_to_html(executed, output_dir / REPORT_FILE) if executed.exists() else None
     return html_path, error
 

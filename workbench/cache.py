@@ -1,0 +1,89 @@
+"""On-disk cache of embeddings, so re-running a suite does not recompute what it already has.
+
+The key covers everything that can change a vector: the weights' content hash, the
+model spec, precision, device, every recipe, the prompt and the texts. Arrays are
+stored as .npz and read back with allow_pickle=False (no pickle from disk, ever).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from workbench.embed import Embeddings, Recipe, embed_many
+from workbench.models import LoadedModel
+from workbench.results import atomic_path
+
+CACHE_ENV = "WORKBENCH_CACHE_DIR"  # a folder, or "off" to disable
+_ARRAYS = ("vectors", "pooled", "n_tokens", "truncated")
+_fingerprints: dict[tuple, str] = {}
+
+
+def cache_dir() -> Path | None:
+    """The cache folder from WORKBENCH_CACHE_DIR (default .cache/embeddings), None when switched off."""
+    from workbench.config import DEFAULT_CACHE
+
+    value = os.environ.get(CACHE_ENV, str(DEFAULT_CACHE))
+    return None if value.strip().lower() in ("", "off", "0", "none") else Path(value)
+
+
+def weights_fingerprint(loaded: LoadedModel) -> str:
+    """SHA-256 of the weight files (or, for hub ids, of the FP32 tensors), computed once per file state."""
+    folder = Path(loaded.source)
+    files = sorted(folder.rglob("*.safetensors")) if folder.is_dir() else []
+    memo_key = (loaded.source, tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    if memo_key not in _fingerprints:
+        digest = hashlib.sha256()
+        if files:
+            for path in files:
+                with path.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 22), b""):
+                        digest.update(block)
+        else:
+            for name, tensor in sorted(loaded.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        _fingerprints[memo_key] = digest.hexdigest()
+    return _fingerprints[memo_key]
+
+
+def cache_key(loaded: LoadedModel, texts: list[str], recipes: dict[str, Recipe], prompt: str) -> str:
+    payload = {
+        "weights": weights_fingerprint(loaded),
+        "spec": asdict(loaded.spec),
+        "precision": loaded.precision,
+        "device": loaded.device,
+        "backend": "torch",
+        "recipes": {name: recipe.as_dict() for name, recipe in recipes.items()},
+        "prompt": prompt,
+        "texts": hashlib.sha256("\x00".join(texts).encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def cached_embed_many(loaded: LoadedModel, texts: list[str], recipes: dict[str, Recipe], prompt: str = "",
+                      batch_size: int = 32, on_batch: Callable[[int], object] | None = None) -> dict[str, Embeddings]:
+    """`embed_many`, read from the cache when the same inputs were embedded before."""
+    folder = cache_dir()
+    if folder is None:
+        return embed_many(loaded, texts, recipes, prompt, batch_size, on_batch)
+    path = folder / f"{cache_key(loaded, list(texts), recipes, prompt)}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            out = {name: Embeddings(*(stored[f"{i}_{a}"] for a in _ARRAYS), loaded.precision, recipe)
+                   for i, (name, recipe) in enumerate(recipes.items())}
+        if on_batch is not None:
+            on_batch(len(texts))
+        return out
+    out = embed_many(loaded, texts, recipes, prompt, batch_size, on_batch)
+    arrays = {f"{i}_{a}": getattr(out[name], a) for i, name in enumerate(recipes) for a in _ARRAYS}
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+    return out

@@ -1,0 +1,66 @@
+"""Suites: YAML lists of (notebook, parameters) validated into records, each with a stable output folder."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.paths import NOTEBOOKS_DIR, input_path
+
+ENTRY_KEYS = ("name", "notebook", "parameters")
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """One notebook with one parameter set."""
+
+    name: str
+    notebook: Path
+    parameters: dict
+
+    def run_hash(self) -> str:
+        """16 hex of SHA-256 over notebook content, parameters and workbench version: the output folder's id."""
+        from workbench import __version__
+
+        digest = hashlib.sha256()
+        digest.update(self.notebook.read_bytes())
+        digest.update(json.dumps(self.parameters, sort_keys=True, default=str).encode())
+        digest.update(__version__.encode())
+        return digest.hexdigest()[:16]
+
+    def folder(self, reports: Path) -> Path:
+        return Path(reports) / f"{self.notebook.stem}-{self.run_hash()}"
+
+
+def load_suite(path: str | Path) -> list[SuiteEntry]:
+    """Read a suite YAML: `runs: [{name, notebook, parameters}]`, checked entry by entry."""
+    import yaml
+
+    path = input_path(path)
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec["runs"]:
+        raise ValueError(f"{path}: a suite needs a non-empty 'runs:' list of {{name, notebook, parameters}}")
+    known = sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
+    entries = []
+    for i, run in enumerate(spec["runs"]):
+        if not isinstance(run, dict):
+            raise ValueError(f"{path}: runs[{i}] must be a mapping with keys {', '.join(ENTRY_KEYS)}")
+        for key in run:
+            if key not in ENTRY_KEYS:
+                close = difflib.get_close_matches(str(key), ENTRY_KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{path}: runs[{i}] has unknown key {key!r}{hint} Allowed: {', '.join(ENTRY_KEYS)}")
+        notebook = NOTEBOOKS_DIR / f"{run.get('notebook', '')}.ipynb"
+        if not notebook.exists():
+            raise ValueError(f"{path}: runs[{i}] notebook {run.get('notebook')!r} not found; known: {', '.join(known)}")
+        parameters = run.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise ValueError(f"{path}: runs[{i}] parameters must be a mapping of name: value")
+        entries.append(SuiteEntry(str(run.get("name") or notebook.stem), notebook, dict(parameters)))
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: run names must be unique; got {names}")
+    return entries
