@@ -30,17 +30,20 @@ def test_html_of_missing_notebook_is_explained(tmp_path):
         notebook_to_html(tmp_path / "missing.ipynb")
 
 
-def _write_run(folder, notebook, status, results, parameters, headline=()):
+def _write_run(folder, notebook, status, results, parameters, headline=(), claims=()):
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps({
         "notebook": notebook, "status": status, "updated_at": "2026-11-24T10:00:00+00:00", "headline": list(headline),
+        "claims": list(claims),
         "parameters": parameters, "results": results, "environment": {"packages": {"torch": "2.13.0"}}}))
 
 
 def test_index_is_built_from_results_files_and_escapes_text(tmp_path):
     _write_run(tmp_path / "01-aaa", "01_precision_accuracy", "complete",
-               {"mean_cosine_fp16": 0.9999997, "per_text_files": ["x.csv"]}, {"model": "<script>alert(1)</script>"},
-               headline=["mean_cosine_fp16"])
+               {"mean_cosine_fp16": 0.9999997, "per_text_files": ["x.csv"], "best_precision": "fp16"},
+               {"model": "<script>alert(1)</script>"}, headline=["mean_cosine_fp16"],
+               claims=[{"claim": "FP16 mean cosine >= 0.999999", "holds": True, "measured": "0.9999997", "source": "s"},
+                       {"claim": "mean vs CLS ~ 0.68", "holds": False, "measured": "0.558", "source": "seed 002"}])
     (tmp_path / "01-aaa" / "report.html").write_text("<html></html>")
     _write_run(tmp_path / "01-bbb", "01_precision_accuracy", "running", {}, {"model": "m"})
     page = build_index(tmp_path).read_text()
@@ -49,3 +52,5 @@ def test_index_is_built_from_results_files_and_escapes_text(tmp_path):
     assert "0.9999997" in page and "per_text_files" not in page
     assert "2 run(s); 1 not complete." in page
     assert '<tr class="failed">' in page
+    assert "best_precision = <b>fp16</b>" in page
+    assert "1 held, 1 did not." in page and "mean vs CLS ~ 0.68 &mdash; measured 0.558" in page

@@ -60,23 +60,44 @@ def cmd_run(args) -> int:
         html_path, error = execute_notebook(entry.notebook, folder, parameters, config.kernel, progress=show_cells)
         return entry, html_path, error
 
-    with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir), ThreadPoolExecutor(max_workers=config.jobs) as pool:
-        futures = [pool.submit(run, entry) for entry in todo]
-        for done, future in enumerate(as_completed(futures), 1):
-            entry, html_path, error = future.result()
-            with lock:
-                if error:
-                    failures.append((entry.name, error))
-                    print(f"[{done}/{len(todo)}] {entry.name}: FAILED: {error}\n  report with the error: {html_path}",
-                          file=sys.stderr, flush=True)
-                else:
-                    print(f"[{done}/{len(todo)}] {entry.name}: report {html_path}", flush=True)
+    pool = ThreadPoolExecutor(max_workers=config.jobs)
+    try:
+        with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir):
+            futures = [pool.submit(run, entry) for entry in todo]
+            for done, future in enumerate(as_completed(futures), 1):
+                entry, html_path, error = future.result()
+                with lock:
+                    if error:
+                        failures.append((entry.name, error))
+                        print(f"[{done}/{len(todo)}] {entry.name}: FAILED: {error}\n  report with the error: "
+                              f"{html_path}", file=sys.stderr, flush=True)
+                    else:
+                        print(f"[{done}/{len(todo)}] {entry.name}: report {html_path}", flush=True)
+    except KeyboardInterrupt:
+        _abort([entry.folder(reports) for entry in todo])
+    pool.shutdown()
     index = build_index(reports)
     print(f"index: {index}")
     if failures:
         print(f"{len(failures)} of {len(todo)} run(s) failed: " + "; ".join(n for n, _ in failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _abort(folders: list[Path]) -> None:
+    """Stop now: kill the kernels, drop half-written notebooks, keep every finished result."""
+    import os
+
+    import psutil
+
+    from workbench.report import partial_notebook
+
+    for child in psutil.Process().children(recursive=True):
+        child.kill()
+    for folder in folders:
+        partial_notebook(folder).unlink(missing_ok=True)
+    print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def cmd_report(args) -> int:
@@ -140,7 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a suite as cleanly as Ctrl-C
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

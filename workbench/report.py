@@ -63,6 +63,11 @@ def _body_open(attributes: str) -> str:
     return f'<body class="wb-hide-code"{attributes}>'
 
 
+def partial_notebook(output_dir: Path) -> Path:
+    """Where papermill writes while a notebook runs."""
+    return Path(output_dir) / f".{EXECUTED_FILE}.partial"
+
+
 def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: dict, kernel: str = "python3",
                      progress: bool = True) -> tuple[Path | None, str | None]:
     """Run a notebook with papermill into `output_dir`, then render its HTML (also when it failed).
@@ -77,7 +82,7 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    partial = output_dir / f".{EXECUTED_FILE}.partial"
+    partial = partial_notebook(output_dir)
     executed = output_dir / EXECUTED_FILE
     error = None
     try:
@@ -118,6 +123,24 @@ def collect_runs(reports_dir: str | Path) -> list[dict]:
     return sorted(runs, key=lambda r: r.get("updated_at", ""), reverse=True)
 
 
+def _findings(runs: list[dict]) -> str:
+    """The best variant each run found and every published claim that did not hold, as HTML."""
+    best = [f"<li><b>{html.escape(str(r.get('notebook')))}</b>: {html.escape(k)} = "
+            f"<b>{html.escape(_format(v))}</b></li>"
+            for r in runs for k, v in r.get("results", {}).items() if k.startswith("best_")]
+    failed = [f"<li><b>{html.escape(str(r.get('notebook')))}</b>: {html.escape(c['claim'])} &mdash; measured "
+              f"{html.escape(str(c['measured']))} ({html.escape(str(c['source']))})</li>"
+              for r in runs for c in r.get("claims", []) if c.get("holds") is False]
+    held = sum(1 for r in runs for c in r.get("claims", []) if c.get("holds") is True)
+    parts = []
+    if best:
+        parts.append(f"<h2>Best per study</h2><ul>{''.join(best)}</ul>")
+    if failed or held:
+        parts.append(f"<h2>Claims checked</h2><p>{held} held, {len(failed)} did not.</p>"
+                     + (f"<ul class='failed-claims'>{''.join(failed)}</ul>" if failed else ""))
+    return "".join(parts)
+
+
 def build_index(reports_dir: str | Path) -> Path:
     """Write reports_dir/index.html from the results.json files found there."""
     reports_dir = Path(reports_dir)
@@ -148,8 +171,8 @@ def build_index(reports_dir: str | Path) -> Path:
             f'{html.escape(str(env.get("git_sha") or ""))[:12]}</small></td></tr>'
         )
     failed = [r for r in runs if r.get("status") != "complete"]
-    summary = (f"{len(runs)} run(s); {len(failed)} not complete." if runs
-               else "No runs yet: <code>workbench run</code> produces them.")
+    summary = (f"<p>{len(runs)} run(s); {len(failed)} not complete.</p>" if runs
+               else "<p>No runs yet: <code>workbench run</code> produces them.</p>") + _findings(runs)
     built = datetime.now(timezone.utc).isoformat(timespec="seconds")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Embedding workbench reports</title>
@@ -159,10 +182,12 @@ table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 0.5em; vertical-align: top; text-align: left; }}
 tr.failed td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
 tr.ok td:nth-child(2) {{ color: #2e7d32; }}
+.failed-claims li {{ color: #b00020; }}
 ul {{ margin: 0; padding-left: 1.1em; }} code {{ font-size: 90%; }}
 </style></head><body>
 <h1>Embedding workbench reports</h1>
-<p>{summary} Built {html.escape(built)} from the <code>results.json</code> files in this folder.</p>
+<p>Built {html.escape(built)} from the <code>results.json</code> files in this folder.</p>
+{summary}
 <table><thead><tr><th>Study</th><th>Status</th><th>Headline numbers</th><th>Parameters</th><th>Date, versions</th></tr></thead>
 <tbody>
 {''.join(rows)}

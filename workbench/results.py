@@ -111,6 +111,7 @@ class Run:
             "parameters": dict(parameters),
             "results": {},
             "headline": [],
+            "claims": [],
             "notes": {},
             "environment": {
                 "packages": package_versions(),
@@ -134,6 +135,11 @@ class Run:
             self.payload["notes"][name] = note
         self._write()
         return value
+
+    def claim(self, claim: str, holds: bool | None, measured: str, source: str) -> None:
+        """Record a verdict on a published claim; the index page lists the ones that failed."""
+        self.payload["claims"].append({"claim": claim, "holds": holds, "measured": measured, "source": source})
+        self._write()
 
     def finish(self) -> None:
         """Mark the run complete (an index page treats anything else as failed or interrupted)."""

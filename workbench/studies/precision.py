@@ -154,7 +154,7 @@ def measure_latency(models: dict[str, LoadedModel], texts: list[str], recipe: Re
 def headline_results(comparisons: dict[str, Comparison], qualities: dict[str, dict[str, float]],
                      latency: pd.DataFrame) -> dict[str, float]:
     """The flat results.json keys of this study."""
-    out: dict[str, float] = {}
+    out: dict = {"best_precision": best_precision(comparisons)}
     for p, c in comparisons.items():
         t = c.per_text
         out[f"mean_cosine_{p}"] = float(t["cosine"].mean())
@@ -178,10 +178,30 @@ def headline_results(comparisons: dict[str, Comparison], qualities: dict[str, di
     return out
 
 
+def claim_checks(comparisons: dict[str, Comparison]) -> list[dict]:
+    """The seed's FP16 claims, checked on this run (only when fp16 was measured)."""
+    if "fp16" not in comparisons:
+        return []
+    t = comparisons["fp16"].per_text
+    mean_cos, mean_l2 = float(t["cosine"].mean()), float(t["L2"].mean())
+    source = "shared seed 001, FP16 vs FP32 evaluation summary"
+    return [
+        {"claim": f"FP16 mean cosine to FP32 >= {SEED_MIN_MEAN_COSINE}", "holds": mean_cos >= SEED_MIN_MEAN_COSINE,
+         "measured": f"{mean_cos:.7f} over {len(t)} texts", "source": source},
+        {"claim": f"FP16 mean L2 to FP32 ~ {SEED_MEAN_L2:g} (at most {L2_SAME_ORDER:g}x)",
+         "holds": mean_l2 <= L2_SAME_ORDER * SEED_MEAN_L2, "measured": f"{mean_l2:.2e}", "source": source},
+    ]
+
+
+def best_precision(comparisons: dict[str, Comparison]) -> str:
+    """The reduced precision closest to FP32 (highest mean cosine)."""
+    return max(comparisons, key=lambda p: comparisons[p].per_text["cosine"].mean())
+
+
 def is_headline(key: str) -> bool:
     """Keys the index page shows: drift, agreement, quality and single-query latency, not the detail."""
-    return key.startswith(("mean_cosine_", "min_cosine_", "mean_l2_", "top1_agreement_", "sts_spearman_", "ndcg10_",
-                           "latency_p50_ms_")) and not key.endswith("batch32")
+    return key.startswith(("best_", "mean_cosine_", "min_cosine_", "mean_l2_", "top1_agreement_", "sts_spearman_",
+                           "ndcg10_", "latency_p50_ms_")) and not key.endswith("batch32")
 
 
 def verdict_html(model_name: str, recipe: Recipe, comparisons: dict[str, Comparison],

@@ -1,0 +1,124 @@
+"""Suite runs: config resolution, hashing, skip/force, and a suite killed midway that resumes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.config import ConfigError, RunConfig, resolve_config
+from workbench.suite import load_suite
+
+TINY = "      max_texts: 4\n      precisions: [fp16]\n      latency_repeats: 2\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_resolution_order_highest_first(tmp_path):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    _write(home / ".config" / "workbench" / "config.yaml", "jobs: 2\nkernel: home-kernel\nreports: home\n")
+    _write(cwd / "workbench.yaml", "jobs: 3\nkernel: cwd-kernel\n")
+    env_file = _write(tmp_path / "env.yaml", "jobs: 4\n")
+    explicit = _write(tmp_path / "explicit.yaml", "jobs: 5\nforce: true\n")
+    env = {"WORKBENCH_CONFIG": str(env_file)}
+    config, sources = resolve_config({"jobs": 6}, str(explicit), env, cwd, home)
+    assert (config.jobs, sources["jobs"]) == (6, "command line")
+    assert (config.force, sources["force"]) == (True, f"--config {explicit}")
+    assert (config.kernel, sources["kernel"]) == ("cwd-kernel", str(cwd / "workbench.yaml"))
+    assert (config.reports, sources["reports"]) == ("home", str(home / ".config" / "workbench" / "config.yaml"))
+    assert sources["cache_dir"] == "default"
+    config, sources = resolve_config({}, None, env, cwd, home)
+    assert (config.jobs, sources["jobs"]) == (4, "$WORKBENCH_CONFIG (" + str(env_file) + ")")
+    config, _ = resolve_config({}, None, {}, cwd, home)
+    assert config.jobs == 3
+
+
+def test_config_errors_are_explained(tmp_path):
+    bad_key = _write(tmp_path / "a.yaml", "job: 2\n")
+    with pytest.raises(ConfigError, match="unknown key 'job'; did you mean 'jobs'"):
+        resolve_config({}, str(bad_key), {}, tmp_path, tmp_path)
+    bad_type = _write(tmp_path / "b.yaml", "jobs: two\n")
+    with pytest.raises(ConfigError, match="jobs: expected int, got str 'two'"):
+        resolve_config({}, str(bad_type), {}, tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_config({}, str(tmp_path / "missing.yaml"), {}, tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match="jobs must be >= 1"):
+        RunConfig(jobs=0)
+
+
+def test_suite_errors_suggest_fixes(tmp_path):
+    suite = _write(tmp_path / "s.yaml", "runs:\n  - name: a\n    notebok: 01_precision_accuracy\n")
+    with pytest.raises(ValueError, match="unknown key 'notebok'; did you mean 'notebook'"):
+        load_suite(suite)
+
+
+def test_hash_is_stable_and_changes_with_any_parameter(tmp_path):
+    suite = _write(tmp_path / "s.yaml", "runs:\n  - name: a\n    notebook: 01_precision_accuracy\n    parameters:\n"
+                   "      max_texts: 4\n      precisions: [fp16]\n  - name: b\n    notebook: 01_precision_accuracy\n"
+                   "    parameters:\n      precisions: [fp16]\n      max_texts: 4\n  - name: c\n"
+                   "    notebook: 01_precision_accuracy\n    parameters:\n      max_texts: 5\n      precisions: [fp16]\n")
+    a, b, c = load_suite(suite)
+    assert a.run_hash() == b.run_hash() == load_suite(suite)[0].run_hash()  # key order does not matter
+    assert a.run_hash() != c.run_hash() and len(a.run_hash()) == 16
+
+
+def _cmd(suite, reports, *extra):
+    return [sys.executable, "-m", "workbench", "run", str(suite), "--reports", str(reports), "--quiet", *extra]
+
+
+def test_killed_suite_keeps_finished_runs_and_resumes(tmp_path):
+    suite = _write(tmp_path / "suite.yaml", "runs:\n"
+                   f"  - name: first\n    notebook: 01_precision_accuracy\n    parameters:\n{TINY}"
+                   f"  - name: second\n    notebook: 01_precision_accuracy\n    parameters:\n{TINY}"
+                   "      max_length: 24\n")
+    reports = tmp_path / "reports"
+    first, second = (entry.folder(reports) for entry in load_suite(suite))
+    proc = subprocess.Popen(_cmd(suite, reports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 400
+    while time.time() < deadline and not (second / "results.json").exists():
+        time.sleep(0.5)
+    assert (second / "results.json").exists(), "the second run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "interrupted" in err
+    assert json.loads((first / "results.json").read_text())["status"] == "complete"
+    assert (first / "report.html").exists()
+    assert json.loads((second / "results.json").read_text())["status"] == "running"
+    assert not list(reports.rglob("*.partial")) and not list(reports.rglob("*.tmp")), "half-written files left"
+    resumed = subprocess.run(_cmd(suite, reports), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "first: up to date" in resumed.stdout
+    assert json.loads((second / "results.json").read_text())["status"] == "complete"
+    forced = subprocess.run(_cmd(suite, reports, "--force", "--only", "first", "--jobs", "2"), capture_output=True,
+                            text=True, timeout=600)
+    assert forced.returncode == 0 and "[1/1] first: report" in forced.stdout
+
+
+def test_failing_notebook_does_not_stop_the_suite(tmp_path):
+    suite = _write(tmp_path / "suite.yaml", "runs:\n"
+                   "  - name: broken\n    notebook: 01_precision_accuracy\n    parameters:\n      model: no-such-model\n"
+                   f"  - name: fine\n    notebook: 01_precision_accuracy\n    parameters:\n{TINY}")
+    reports = tmp_path / "reports"
+    out = subprocess.run(_cmd(suite, reports, "--jobs", "2"), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1
+    assert "1 of 2 run(s) failed: broken" in out.stderr
+    broken, fine = (entry.folder(reports) for entry in load_suite(suite))
+    assert "Unknown model" in (broken / "report.html").read_text()
+    assert json.loads((fine / "results.json").read_text())["status"] == "complete"
+    index = (reports / "index.html").read_text()
+    assert index.count('<tr class="failed">') == 1 and index.count('<tr class="ok">') == 1
+
+
+def test_print_config_shows_sources(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "workbench", "run", "--print-config", "--jobs", "3"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0
+    assert any(line.startswith("jobs") and "(command line)" in line for line in out.stdout.splitlines())
+    assert any(line.startswith("kernel") and "(default)" in line for line in out.stdout.splitlines())
