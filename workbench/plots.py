@@ -146,3 +146,109 @@ def last_n_lines(curve: pd.DataFrame, columns=("sts_spearman", "ndcg10", "recall
     ax.set_title("Quality against last-N averaging")
     ax.legend()
     return _finish(fig)
+
+
+def size_accuracy_pareto(table: pd.DataFrame):
+    """Size on disk against 1 - mean cosine to FP32, the Pareto frontier joined and labelled."""
+    from workbench.metrics import pareto_front
+
+    rows = table[table["size MB"].notna() & table["mean cosine"].notna()]
+    loss = np.clip(1.0 - rows["mean cosine"].to_numpy(dtype=float), FLOOR, None)
+    size = rows["size MB"].to_numpy(dtype=float)
+    front = pareto_front(size, loss)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter(size[~front], loss[~front], c="grey", label="dominated")
+    ax.scatter(size[front], loss[front], c="C3", label="Pareto frontier")
+    order = np.argsort(size[front])
+    ax.plot(size[front][order], loss[front][order], "C3--", lw=1)
+    for name, x, y in zip(rows.index, size, loss):
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set_xlabel("size on disk (MB)")
+    ax.set_ylabel(f"1 - mean cosine to FP32 (log, floor {FLOOR:g})")
+    ax.set_title("Size against accuracy; lower left is better")
+    ax.legend(fontsize=8)
+    return _finish(fig)
+
+
+def conversion_ram_bars(table: pd.DataFrame, fp32_mb: float):
+    """Peak RSS of each conversion (and the step's share above imports) against the FP32 weights' size."""
+    rows = table[table["peak convert RSS MB"].notna()]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = np.arange(len(rows))
+    ax.bar(x, rows["peak convert RSS MB"], label="peak RSS of the conversion process")
+    ax.bar(x, rows["convert step RSS MB"], width=0.5, label="above interpreter and imports")
+    ax.axhline(fp32_mb, color="k", ls="--", lw=1, label=f"FP32 weights {fp32_mb:.0f} MB")
+    ax.set_xticks(x, rows.index, rotation=30, ha="right")
+    ax.set_ylabel("MB")
+    ax.set_title("RAM during conversion / compression")
+    ax.legend(fontsize=8)
+    return _finish(fig)
+
+
+def _series(sweep: pd.DataFrame):
+    """(label, rows sorted by N) per vectors source, engine and dimension of a capacity sweep."""
+    ok = sweep[sweep["status"] == "ok"]
+    for (source, engine, dim), group in ok.groupby(["vectors", "engine", "dim"], sort=True):
+        yield f"{engine} {dim}-d {source}", group.sort_values("n")
+
+
+def capacity_bytes(sweep: pd.DataFrame):
+    """Bytes on disk and resident after loading, against N, log-log, one line per engine and dimension."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, rows in _series(sweep):
+        axes[0].plot(rows["n"], rows["disk_bytes"], marker="o", label=label)
+        axes[1].plot(rows["n"], np.clip(rows["rss_after_load_bytes"], 1, None), marker="o", label=label)
+    for ax, title in zip(axes, ("on disk (every file the engine writes)", "RSS added by loading from disk")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("items N")
+        ax.set_ylabel("bytes")
+        ax.set_title(title)
+    axes[0].legend(fontsize=7)
+    return _finish(fig)
+
+
+def capacity_latency(sweep: pd.DataFrame, budget_ms: float):
+    """Single-query latency p50 (dashed) and p95 (solid) against N, with the latency budget."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, rows in _series(sweep):
+        line, = ax.plot(rows["n"], rows["p95_ms"], marker="o", label=f"{label} p95")
+        ax.plot(rows["n"], rows["p50_ms"], ls="--", color=line.get_color(), label=f"{label} p50")
+    ax.axhline(budget_ms, color="k", lw=1, label=f"budget {budget_ms:g} ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("items N")
+    ax.set_ylabel("ms per query, k=10, one thread")
+    ax.set_title("Query latency against index size")
+    ax.legend(fontsize=7, ncol=2)
+    return _finish(fig)
+
+
+def capacity_recall(sweep: pd.DataFrame):
+    """recall@10 against exact search, against N."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for label, rows in _series(sweep):
+        ax.plot(rows["n"], rows["recall10"], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_ylim(min(0.9, float(sweep["recall10"].min()) - 0.02) if "recall10" in sweep else 0, 1.005)
+    ax.set_xlabel("items N")
+    ax.set_ylabel("recall@10 vs exact search")
+    ax.set_title("Recall against index size")
+    ax.legend(fontsize=7)
+    return _finish(fig)
+
+
+def precision_tradeoff(table: pd.DataFrame):
+    """Capacity multiplier against recall@10 lost, per storage precision and truncated dimension."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for precision, rows in table.groupby("precision", sort=False):
+        ax.plot(rows["recall@10 lost"], rows["capacity multiplier"], marker="o", label=precision)
+        for dim, lost, multiplier in zip(rows["dim"], rows["recall@10 lost"], rows["capacity multiplier"]):
+            ax.annotate(f"{dim}-d", (lost, multiplier), fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10 lost vs fp32 at full dimension")
+    ax.set_ylabel("items per byte, x fp32 full dimension")
+    ax.set_title("Storage precision and truncation: capacity against recall")
+    ax.legend()
+    return _finish(fig)
