@@ -22,8 +22,8 @@ def test_peak_rss_of_a_child_that_allocates_a_known_amount():
     small = resources.run_in_child(allocate_mib, 10)
     large = resources.run_in_child(allocate_mib, 300)
     assert large.value == 300
-    # ones() plus sum() temporaries: the step's own peak is at least the block and not wildly more
-    assert 300 * MIB <= large.step_rss_bytes <= 300 * MIB * 1.25
+    # the block dominates the step's peak (5 % slack: allocator pages released between baseline and peak)
+    assert 300 * MIB * 0.95 <= large.step_rss_bytes <= 300 * MIB * 1.25
     assert large.peak_rss_bytes - small.peak_rss_bytes == pytest.approx(290 * MIB, rel=0.15)
     assert large.seconds > 0
 
