@@ -149,3 +149,15 @@ def ir_metrics(
         f"ndcg@{k}": float(np.mean([m[f"ndcg_cut_{k}"] for m in per_query.values()])),
         f"recall@{k}": float(np.mean([m[f"recall_{k}"] for m in per_query.values()])),
     }
+
+
+def pareto_front(cost, loss) -> np.ndarray:
+    """Boolean mask of points no other point beats on both cost and loss (lower is better for both)."""
+    cost, loss = np.asarray(cost, dtype=np.float64), np.asarray(loss, dtype=np.float64)
+    if cost.shape != loss.shape:
+        raise ValueError(f"pareto_front: {cost.size} costs but {loss.size} losses")
+    front = np.ones(cost.size, dtype=bool)
+    for i in range(cost.size):
+        dominated = (cost <= cost[i]) & (loss <= loss[i]) & ((cost < cost[i]) | (loss < loss[i]))
+        front[i] = not dominated.any()
+    return front

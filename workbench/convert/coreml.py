@@ -1,0 +1,150 @@
+"""Core ML conversion (mlprogram) and compressed variants, written on any OS.
+
+Static shapes (batch 1 x max_length tokens): dynamic length with masked pooling
+crashes the converter (coremltools issue 2825). `MLModel.predict` needs macOS, so
+accuracy here comes from the compressed weights decompressed back into the torch
+model (`decompressed_state_dict`), not from the Core ML runtime.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from workbench.convert.graph import HiddenStates, eager_model
+from workbench.precision import PlatformNotAvailable
+
+VARIANTS = ("fp32", "fp16", "int8", "int4", "palette4", "palette6", "palette8")
+DESCRIPTIONS = {
+    "fp32": "float32 weights and compute",
+    "fp16": "float16 weights and compute",
+    "int8": "int8 linear symmetric, per output channel",
+    "int4": "int4 linear symmetric, per block of 32",
+    "palette4": "k-means palettization, 4 bits (16 values) per tensor",
+    "palette6": "k-means palettization, 6 bits (64 values) per tensor",
+    "palette8": "k-means palettization, 8 bits (256 values) per tensor",
+}
+BLOCK_SIZE = 32
+NOT_ON_LINUX = "not measured on this platform: Core ML prediction needs macOS"
+
+
+def preflight() -> None:
+    """Name the known incompatibility and its fix instead of a deep converter traceback."""
+    import importlib.util
+
+    if importlib.util.find_spec("coremltools") is None:
+        raise PlatformNotAvailable("coremltools is not installed. Fix: pip install coremltools==9.0")
+    major, minor = (int(x) for x in np.__version__.split(".")[:2])
+    if (major, minor) >= (2, 4):
+        raise PlatformNotAvailable(
+            f"numpy {np.__version__} breaks coremltools 9.0 (its `_cast` op fails on numpy >= 2.4). "
+            "Fix: pip install 'numpy<2.4'")
+
+
+def can_predict() -> bool:
+    """Core ML prediction exists only on macOS."""
+    return sys.platform == "darwin"
+
+
+def convert(source: str, path, causal: bool, max_length: int, precision: str = "fp16") -> Path:
+    """Trace at batch 1 x max_length and convert to an fp32 or fp16 mlprogram package."""
+    import coremltools as ct
+    import torch
+
+    preflight()
+    wrapper = HiddenStates(eager_model(source), causal)
+    ids = torch.ones(1, max_length, dtype=torch.long)
+    with torch.no_grad():
+        traced = torch.jit.trace(wrapper, (ids, torch.ones_like(ids)))
+    inputs = [ct.TensorType(name="input_ids", shape=(1, max_length), dtype=np.int32),
+              ct.TensorType(name="attention_mask", shape=(1, max_length), dtype=np.int32)]
+    mlmodel = ct.convert(traced, inputs=inputs, outputs=[ct.TensorType(name="hidden_states")],
+                         convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
+                         compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mlmodel.save(str(path))
+    return path
+
+
+def compress(fp16_path, variant: str, path) -> Path:
+    """Compress the weights of the fp16 package with coremltools.optimize.coreml."""
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    preflight()
+    if variant == "int8":
+        op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+        compressor = cto.linear_quantize_weights
+    elif variant == "int4":
+        op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
+                                         block_size=BLOCK_SIZE)
+        compressor = cto.linear_quantize_weights
+    elif variant.startswith("palette"):
+        op = cto.OpPalettizerConfig(mode="kmeans", nbits=int(variant.removeprefix("palette")), granularity="per_tensor")
+        compressor = cto.palettize_weights
+    else:
+        raise ValueError(f"Core ML variant {variant!r} is not a compression; choose from {', '.join(VARIANTS[2:])}")
+    compressed = compressor(ct.models.MLModel(str(fp16_path), skip_model_load=True),
+                            cto.OptimizationConfig(global_config=op))
+    path = Path(path)
+    compressed.save(str(path))
+    return path
+
+
+def build(variant: str, source: str, folder, causal: bool, max_length: int) -> Path:
+    """Write one variant (converting the fp16 package first when a compression needs it)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Core ML variant {variant!r} is not known; choose from {', '.join(VARIANTS)}")
+    folder = Path(folder)
+    path = folder / f"model_{variant}.mlpackage"
+    if variant in ("fp32", "fp16"):
+        return convert(source, path, causal, max_length, variant)
+    fp16 = folder / "model_fp16.mlpackage"
+    if not fp16.exists():
+        convert(source, fp16, causal, max_length, "fp16")
+    return compress(fp16, variant, path)
+
+
+def _torch_name(const_name: str) -> str:
+    """A Core ML weight const name back to the torch parameter name it was traced from."""
+    name = re.sub(r"(_(palettized|quantized|to_fp16|cast_fp16|fp16))+$", "", const_name)
+    return name.removeprefix("model_").replace("_", ".")
+
+
+def decompressed_state_dict(package, model) -> dict:
+    """The package's weights, decompressed to float, keyed by the torch model's parameter names.
+
+    Only weights that the converter kept as named constants and that match a parameter
+    by name and shape are returned (a table the static graph sliced fills its leading
+    rows); the caller loads them with strict=False.
+    """
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+    import torch
+
+    preflight()
+    mlmodel = cto.decompress_weights(ct.models.MLModel(str(package), skip_model_load=True))
+    metadata = cto.get_weights_metadata(mlmodel, weight_threshold=0)
+    targets = {name.replace("_", "."): (name, p) for name, p in model.state_dict().items()}
+    found = {}
+    for const_name, meta in metadata.items():
+        key = _torch_name(const_name)
+        if key not in targets:  # a sliced table is named after its last part: position_embeddings_1
+            tail = "." + re.sub(r"\.\d+$", "", key) + ".weight"
+            matches = [k for k in targets if k.endswith(tail)]
+            key = matches[0] if len(matches) == 1 else key
+        if key in targets:
+            name, param = targets[key]
+            value = torch.from_numpy(np.asarray(meta.val, dtype=np.float32))
+            while value.ndim > param.ndim and value.shape[0] == 1:  # a gather folded at batch 1
+                value = value[0]
+            if tuple(value.shape) == tuple(param.shape):
+                found[name] = value
+            elif value.ndim == param.ndim and value.shape[1:] == param.shape[1:] and value.shape[0] < param.shape[0]:
+                found[name] = param.detach().clone()  # the static graph kept only the rows it uses
+                found[name][: value.shape[0]] = value
+    return found
