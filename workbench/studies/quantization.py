@@ -288,6 +288,11 @@ def claims_table(projected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def is_headline(key: str) -> bool:
+    """The index page shows each variant's size and mean cosine."""
+    return key.startswith(("size_mb_", "mean_cosine_"))
+
+
 def claim_records(claims: pd.DataFrame) -> list[dict]:
     """The claims table as results.json records: consistent holds, not consistent fails, the rest is open."""
     records = []
