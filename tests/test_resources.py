@@ -24,7 +24,8 @@ def test_peak_rss_of_a_child_that_allocates_a_known_amount():
     assert large.value == 300
     # the block dominates the step's peak (5 % slack: allocator pages released between baseline and peak)
     assert 300 * MIB * 0.95 <= large.step_rss_bytes <= 300 * MIB * 1.25
-    assert large.peak_rss_bytes - small.peak_rss_bytes == pytest.approx(290 * MIB, rel=0.15)
+    assert small.step_rss_bytes < 60 * MIB  # a 10 MiB step is measured as small, not as the interpreter
+    assert large.peak_rss_bytes >= large.baseline_rss_bytes + 300 * MIB * 0.95
     assert large.seconds > 0
 
 

@@ -65,10 +65,22 @@ def maxrss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def _child_entry(fn, args, kwargs):
+def current_rss_bytes() -> int:
+    """Resident bytes now, after handing freed heap back to the OS (glibc keeps freed memory resident,
+    and whatever is built into it next would look free)."""
+    import ctypes
+    import ctypes.util
+
     import psutil
 
-    baseline = psutil.Process().memory_info().rss
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):
+        ctypes.CDLL(libc).malloc_trim(0)
+    return int(psutil.Process().memory_info().rss)
+
+
+def _child_entry(fn, args, kwargs):
+    baseline = current_rss_bytes()
     start = time.perf_counter()
     value = fn(*args, **kwargs)
     return value, maxrss_bytes(), baseline, time.perf_counter() - start

@@ -25,8 +25,8 @@ from workbench.capacity import ENGINES, PRECISIONS, FaissHnswIndex, HnswParams, 
 from workbench.params import as_list
 from workbench.progress import progress_bar
 from workbench.results import atomic_path
-from workbench.resources import (ChildProcessFailed, available_memory_bytes, dir_size_bytes, latency_summary,
-                                 run_in_child, sample_latency_ms)
+from workbench.resources import (ChildProcessFailed, available_memory_bytes, current_rss_bytes, dir_size_bytes,
+                                 latency_summary, run_in_child, sample_latency_ms)
 
 SWEEP_FILE = "sweep.jsonl"
 VECTOR_SOURCES = ("synthetic", "embeddings")
@@ -90,20 +90,6 @@ def save_embeddings(vectors: np.ndarray, folder) -> str:
 # ---------------------------------------------------------------- one point, in child processes
 
 
-def _rss() -> int:
-    """Resident bytes now, after handing freed heap back to the OS (glibc keeps it resident otherwise,
-    and an index built into that memory would look free)."""
-    import ctypes
-    import ctypes.util
-
-    import psutil
-
-    libc = ctypes.util.find_library("c")
-    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):
-        ctypes.CDLL(libc).malloc_trim(0)
-    return int(psutil.Process().memory_info().rss)
-
-
 def _engine(point: dict):
     """The point's engine, its library imported now so that import is not counted as index memory."""
     engine = make_engine(point["engine"], point["dim"], HnswParams(**point["params"]))
@@ -115,9 +101,9 @@ def build_point(point: dict, folder: str, base_path: str) -> dict:
     """Child step: build the index and write it to `folder`; resident memory the built index holds."""
     base = np.load(base_path)
     engine = _engine(point)
-    before = _rss()
+    before = current_rss_bytes()
     seconds = sample_latency_ms(lambda: engine.build(base, folder), repeats=1, warmup=0)[0] / 1e3
-    return {"build_s": seconds, "rss_after_build_bytes": _rss() - before}
+    return {"build_s": seconds, "rss_after_build_bytes": current_rss_bytes() - before}
 
 
 def query_point(point: dict, folder: str, queries_path: str) -> dict:
@@ -125,10 +111,10 @@ def query_point(point: dict, folder: str, queries_path: str) -> dict:
     queries = np.load(queries_path)
     engine = _engine(point)
     k = point["k"]
-    before = _rss()
+    before = current_rss_bytes()
     engine.load(folder)
     engine.query(queries[:1], k)  # some engines (chroma) read the index lazily, on the first query
-    after_load = _rss() - before
+    after_load = current_rss_bytes() - before
     for row in queries[:3]:
         engine.query(row[None], k)  # warm-up
     found, rows = [], iter(queries)

@@ -23,7 +23,7 @@ from workbench.embed import Recipe
 from workbench.models import LoadedModel, load_model
 from workbench.params import as_list
 from workbench.precision import PlatformNotAvailable
-from workbench.resources import ChildProcessFailed, dir_size_bytes, run_in_child
+from workbench.resources import ChildProcessFailed, current_rss_bytes, dir_size_bytes, run_in_child
 from workbench.studies import precision as precision_study
 
 FORMATS = {"onnx": onnx, "coreml": coreml, "mlx": mlx}
@@ -78,12 +78,6 @@ def convert_step(fmt: str, variant: str, source: str, folder: str, causal: bool,
     return str(mlx.build(variant, source, folder))
 
 
-def _rss_bytes() -> int:
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
 def _backend(fmt: str, variant: str, loaded: LoadedModel, path: str) -> tuple[LoadedModel, str]:
     """The variant as a LoadedModel the embedding pipeline runs, and what its numbers mean."""
     if fmt == "onnx":
@@ -108,7 +102,7 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str | None, data_arg
     loaded = load_model(model)
     data = evaluation.load_eval_data(*data_args)
     runner, meaning = _backend(fmt, variant, loaded, path)
-    out = {"rss_after_load_mb": _rss_bytes() / MB, "runtime": meaning}
+    out = {"rss_after_load_mb": current_rss_bytes() / MB, "runtime": meaning}
     runner.precision = variant_key(fmt, variant)
     out["embedded"] = evaluation.embed_all(runner, data, recipe, batch_size)
     out["latency"] = (None if fmt == "coreml" else  # Core ML prediction needs macOS
