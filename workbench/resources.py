@@ -46,7 +46,7 @@ class ChildRun:
     """What a step returned in its own process, and what it cost there."""
 
     value: object
-    peak_rss_bytes: int  # the child's peak resident memory over its whole life
+    peak_rss_bytes: int  # the child's peak resident memory while the step ran (interpreter + imports included)
     baseline_rss_bytes: int  # its resident memory just before the step ran (interpreter + imports)
     seconds: float
 
@@ -79,11 +79,34 @@ def current_rss_bytes() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+def _reset_peak_rss() -> bool:
+    """Start the peak-RSS counter afresh (Linux: VmHWM via /proc/self/clear_refs), so import spikes do not count."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_since_reset() -> int:
+    """VmHWM after a reset; elsewhere ru_maxrss, the peak over the process's whole life."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return maxrss_bytes()
+
+
 def _child_entry(fn, args, kwargs):
     baseline = current_rss_bytes()
+    _reset_peak_rss()
     start = time.perf_counter()
     value = fn(*args, **kwargs)
-    return value, maxrss_bytes(), baseline, time.perf_counter() - start
+    return value, max(_peak_rss_since_reset(), baseline), baseline, time.perf_counter() - start
 
 
 def run_in_child(fn: Callable, *args, **kwargs) -> ChildRun:
