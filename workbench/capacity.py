@@ -32,7 +32,8 @@ class HnswParams:
                 raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
 
 
-def _unit_float32(vectors) -> np.ndarray:
+def _float32_rows(vectors) -> np.ndarray:
+    """A contiguous float32 [items, dim] array, as every engine wants; callers pass unit vectors."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] == 0:
         raise ValueError(f"vectors must be a non-empty 2-D array (items x dimension); got shape {vectors.shape}")
@@ -51,7 +52,7 @@ class HnswlibIndex:
     def build(self, vectors, folder) -> None:
         import hnswlib
 
-        vectors = _unit_float32(vectors)
+        vectors = _float32_rows(vectors)
         self.index = hnswlib.Index(space="ip", dim=self.dim)
         self.index.init_index(max_elements=len(vectors), M=self.params.M, ef_construction=self.params.ef_construction,
                               random_seed=0)
@@ -68,7 +69,7 @@ class HnswlibIndex:
         self.index.set_ef(self.params.ef_search)
 
     def query(self, vectors, k: int) -> np.ndarray:
-        ids, _ = self.index.knn_query(_unit_float32(vectors), k=k, num_threads=1)
+        ids, _ = self.index.knn_query(_float32_rows(vectors), k=k, num_threads=1)
         return ids.astype(np.int64)
 
     def close(self) -> None:
@@ -89,7 +90,7 @@ class FaissHnswIndex:
         self.dim, self.params, self.threads, self.precision, self.index = dim, params, threads, precision, None
 
     def _encode(self, vectors) -> np.ndarray:
-        vectors = _unit_float32(vectors)
+        vectors = _float32_rows(vectors)
         return np.packbits(vectors > 0, axis=1) if self.precision == "binary" else vectors
 
     def _new_index(self):
@@ -155,7 +156,7 @@ class ChromaIndex:
         return chromadb.PersistentClient(path=str(folder), settings=Settings(anonymized_telemetry=False))
 
     def build(self, vectors, folder) -> None:
-        vectors = _unit_float32(vectors)
+        vectors = _float32_rows(vectors)
         p = self.params
         metadata = {"hnsw:space": "ip", "hnsw:M": p.M, "hnsw:construction_ef": p.ef_construction,
                     "hnsw:search_ef": p.ef_search}  # chroma's own search_ef default is 100
@@ -173,7 +174,7 @@ class ChromaIndex:
         self.collection = self.client.get_collection(self.COLLECTION)
 
     def query(self, vectors, k: int) -> np.ndarray:
-        found = self.collection.query(query_embeddings=_unit_float32(vectors), n_results=k, include=[])
+        found = self.collection.query(query_embeddings=_float32_rows(vectors), n_results=k, include=[])
         return np.array([[int(i) for i in row] for row in found["ids"]], dtype=np.int64)
 
     def close(self) -> None:
