@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from workbench import cache
-from workbench.embed import Recipe
+from workbench.embedding import Recipe
 
 from conftest import TEXTS
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import workbench
-from workbench.embed import DimensionMismatchError, NonFiniteEmbeddingError, Recipe, embed
+from workbench.embedding import DimensionMismatchError, NonFiniteEmbeddingError, Recipe, embed
 
 from conftest import TEXTS
 

@@ -1,7 +1,33 @@
-"""Evaluation workbench for on-device text-embedding models."""
+"""Evaluation workbench for on-device text-embedding models.
 
-from workbench.embed import Embeddings, Recipe, embed
-from workbench.models import DEFAULT_MODEL, REGISTRY, LoadedModel, ModelSpec, load_model
+The top-level names are resolved on first use, so `import workbench.capacity` (and every
+child process that measures a vector index) does not pay for importing torch.
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["DEFAULT_MODEL", "REGISTRY", "Embeddings", "LoadedModel", "ModelSpec", "Recipe", "embed", "load_model"]
+
+_EXPORTS = {
+    "Embeddings": "workbench.embedding",
+    "Recipe": "workbench.embedding",
+    "embed": "workbench.embedding",
+    "DEFAULT_MODEL": "workbench.models",
+    "REGISTRY": "workbench.models",
+    "LoadedModel": "workbench.models",
+    "ModelSpec": "workbench.models",
+    "load_model": "workbench.models",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

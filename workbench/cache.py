@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from workbench.embed import Embeddings, Recipe, embed_many
+from workbench.embedding import Embeddings, Recipe, embed_many
 from workbench.models import LoadedModel
 from workbench.results import atomic_path
 

@@ -15,7 +15,7 @@ import pandas as pd
 from workbench import metrics
 from workbench.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
 from workbench.cache import cached_embed_many
-from workbench.embed import Embeddings, Recipe
+from workbench.embedding import Embeddings, Recipe
 from workbench.models import LoadedModel
 from workbench.paths import DATA_DIR, input_path
 from workbench.progress import progress_bar

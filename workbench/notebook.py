@@ -7,7 +7,7 @@ import warnings
 
 import pandas as pd
 
-from workbench.embed import Recipe
+from workbench.embedding import Recipe
 from workbench.models import LoadedModel
 from workbench.results import Run
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import metrics
-from workbench.embed import Recipe
+from workbench.embedding import Recipe
 from workbench.evaluation import EmbeddedData, EvalData, embed_sets, quality
 from workbench.models import LoadedModel
 from workbench.params import as_list

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import metrics
-from workbench.embed import Recipe, embed
+from workbench.embedding import Recipe, embed
 from workbench.evaluation import EmbeddedData, EvalData, text_sets
 from workbench.models import LoadedModel
 from workbench.params import as_list

@@ -19,7 +19,7 @@ import pandas as pd
 from workbench import evaluation, metrics
 from workbench.convert import coreml, mlx, onnx
 from workbench.convert.runtime import with_backend
-from workbench.embed import Recipe
+from workbench.embedding import Recipe
 from workbench.models import LoadedModel, load_model
 from workbench.params import as_list
 from workbench.precision import PlatformNotAvailable
