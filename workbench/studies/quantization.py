@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import tempfile
+import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,9 +89,10 @@ def _backend(fmt: str, variant: str, loaded: LoadedModel, path: str) -> tuple[Lo
     if fmt == "coreml":
         state = coreml.decompressed_state_dict(path, loaded.model)
         loaded.model.load_state_dict(state, strict=False)
-        total = len(loaded.model.state_dict())
-        return loaded, (f"weights decompressed into torch, not Core ML runtime ({len(state)} of {total} "
-                        "tensors mapped back)")
+        compressible = coreml.compressible_parameters(loaded.model)
+        mapped = len(set(state) & set(compressible))
+        return loaded, (f"weights decompressed into torch, not Core ML runtime ({mapped} of {len(compressible)} "
+                        "compressible tensors mapped back)")
     return loaded, "torch FP32 reference"
 
 
@@ -173,6 +176,11 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
             row.evaluated = run_in_child(evaluate_step, fmt, variant, model, row.path, *args).value
         except (PlatformNotAvailable, ChildProcessFailed) as exc:
             row.notes.append(str(exc))
+        except Exception as exc:  # one variant's converter bug must not cost the rows already measured
+            summary = f"{type(exc).__name__}: {(str(exc).strip() or 'no message').splitlines()[0]}"
+            row.notes.append(f"failed on this machine ({summary})")
+            warnings.warn(f"{row.key} failed; its row carries the note. Traceback:\n"
+                          + "".join(traceback.format_exception(exc)), stacklevel=2)
         if fmt == "coreml" and row.path:
             row.notes.append(coreml.NOT_ON_LINUX + " (latency); accuracy from decompressed weights")
     return rows
