@@ -161,6 +161,23 @@ def test_plan_adds_the_base_variant_and_rejects_unknown_names():
         study.plan(["onnx"], ["int3"])
 
 
+def test_a_conversion_that_raises_becomes_a_row_note(tiny_bert_dir, monkeypatch):
+    from workbench.resources import ChildRun
+
+    def in_process(fn, *args, **kwargs):
+        if fn is study.convert_step:
+            raise RuntimeError("converter exploded\nsecond line")
+        return ChildRun(fn(*args, **kwargs), 0, 0, 0.0)
+
+    monkeypatch.setattr(study, "run_in_child", in_process)
+    loaded = workbench.load_model(str(tiny_bert_dir))
+    with pytest.warns(UserWarning, match="onnx_int8 failed; its row carries the note"):
+        rows = study.run_variants(loaded, str(tiny_bert_dir), [("onnx", "fp32"), ("onnx", "int8")],
+                                  ("", "skip", "skip", 8), RECIPE, batch_sizes=(1,), repeats=1)
+    assert rows[0].evaluated is not None  # the reference was measured before the failures
+    assert [r.notes for r in rows[1:]] == [["failed on this machine (RuntimeError: converter exploded)"]] * 2
+
+
 def test_pareto_front():
     front = metrics.pareto_front([10, 20, 30, 25], [0.5, 0.1, 0.0, 0.2])
     assert front.tolist() == [True, True, True, False]
