@@ -143,7 +143,7 @@ def test_sweep_resumes_and_skips_what_does_not_fit(tmp_path, monkeypatch):
     config = study.sweep_config(["hnswlib"], [8], [100, 200], "synthetic", 16, 100, 50, 10, 5)
     calls = []
 
-    def fake(point, scratch):
+    def fake(point, vectors, scratch):
         calls.append(point["n"])
         if len(calls) == 2:
             raise KeyboardInterrupt  # interrupted after the first point
@@ -152,7 +152,7 @@ def test_sweep_resumes_and_skips_what_does_not_fit(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         study.run_sweep(config, tmp_path, measure=fake)
     assert [r["point"]["n"] for r in study.load_rows(tmp_path / study.SWEEP_FILE)] == [100]
-    table = study.run_sweep(config, tmp_path, measure=lambda p, s: {"disk_bytes": p["n"]})
+    table = study.run_sweep(config, tmp_path, measure=lambda p, v, s: {"disk_bytes": p["n"]})
     assert table["n"].tolist() == [100, 200] and (table["status"] == "ok").all()
     monkeypatch.setattr(study, "available_memory_bytes", lambda: 0)
     bigger = study.sweep_config(["hnswlib"], [8], [100, 300], "synthetic", 16, 100, 50, 10, 5)
@@ -176,5 +176,8 @@ def test_capacity_notebook_runs_with_tiny_parameters(tmp_path):
     assert r["recall10_at_max_n_hnswlib_32"] > 0.9
     assert "extrapolated" in data["notes"]["planner_max_items_example"]
     assert {"planner_max_items_example", "alpha_hnswlib_32"} <= set(data["headline"])
-    assert len(study.load_rows(out / study.SWEEP_FILE)) == 2
+    rows = study.load_rows(out / study.SWEEP_FILE)  # vectors "both": synthetic 32-d and the model's 384-d
+    assert sorted((r["point"]["vectors"], r["point"]["dim"]) for r in rows) == [("embeddings", 384)] * 2 + [
+        ("synthetic", 32)] * 2
+    assert r["recall10_at_max_n_hnswlib_384_embeddings"] > 0.9
     assert "Working RAM" in (tmp_path / "run.ipynb").read_text()

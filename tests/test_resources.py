@@ -18,9 +18,12 @@ def crash():
     os._exit(9)
 
 
-def test_peak_rss_of_a_child_that_allocates_a_known_amount():
-    small = resources.run_in_child(allocate_mib, 10)
-    large = resources.run_in_child(allocate_mib, 300)
+@pytest.mark.parametrize("preload", [(), ("numpy",)], ids=["spawned", "forked-from-server"])
+def test_peak_rss_of_a_child_that_allocates_a_known_amount(preload):
+    held_by_parent = np.ones(200 * MIB, dtype=np.uint8)  # a child must not start with the parent's memory
+    small = resources.run_in_child(allocate_mib, 10, preload=preload)
+    large = resources.run_in_child(allocate_mib, 300, preload=preload)
+    assert small.baseline_rss_bytes < held_by_parent.nbytes
     assert large.value == 300
     # the block dominates the step's peak (5 % slack: allocator pages released between baseline and peak)
     assert 300 * MIB * 0.95 <= large.step_rss_bytes <= 300 * MIB * 1.25

@@ -30,7 +30,9 @@ from workbench.resources import (ChildProcessFailed, available_memory_bytes, cur
 
 SWEEP_FILE = "sweep.jsonl"
 VECTOR_SOURCES = ("synthetic", "embeddings")
-CHILD_BASELINE_BYTES = 600 * 2**20  # interpreter, torch (imported by the workbench package) and an engine
+CHILD_BASELINE_BYTES = 400 * 2**20  # interpreter, numpy, pandas and the engine libraries in a child
+# Children fork from a server that imported these once: a point's child starts in milliseconds, not seconds.
+CHILD_PRELOAD = ("workbench.studies.capacity", *(cls.module for cls in ENGINES.values()))
 # Quoted from shared seed 001 (capacity guide for a local store of 2560-d embeddings):
 SEED_ALPHA = (0.5, 1.0)  # per-item storage = vector bytes x (1 + alpha)
 SEED_RSS_TO_DISK = 0.6  # working RAM = 0.6 x on-disk
@@ -44,7 +46,8 @@ BYTES_PER_COMPONENT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "binary": 0.125}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]  # einsum: ~30x faster than linalg.norm here
 
 
 def synthetic_vectors(n: int, dim: int, seed: int = 1, clusters: int = 64, latent: int = 32,
@@ -56,11 +59,13 @@ def synthetic_vectors(n: int, dim: int, seed: int = 1, clusters: int = 64, laten
     dimensions have no meaningful near neighbours, so HNSW recall on them says little about real data.
     """
     latent = min(latent, dim)
-    projection = np.random.default_rng(0).standard_normal((latent, dim)) / math.sqrt(latent)
+    projection = np.random.default_rng(0).standard_normal((latent, dim), dtype=np.float32) / math.sqrt(latent)
     rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(0).standard_normal((clusters, latent))
-    points = centres[rng.integers(0, clusters, n)] + spread * rng.standard_normal((n, latent))
-    return _unit(_unit(points @ projection) + rng.standard_normal((n, dim)) * (noise / math.sqrt(dim)))
+    centres = np.random.default_rng(0).standard_normal((clusters, latent), dtype=np.float32)
+    points = centres[rng.integers(0, clusters, n)] + spread * rng.standard_normal((n, latent), dtype=np.float32)
+    vectors = _unit(points @ projection)
+    vectors += rng.standard_normal((n, dim), dtype=np.float32) * np.float32(noise / math.sqrt(dim))
+    return _unit(vectors)
 
 
 def tile_vectors(base: np.ndarray, n: int, seed: int = 1, noise: float = 0.3) -> np.ndarray:
@@ -112,15 +117,15 @@ def query_point(point: dict, folder: str, queries_path: str) -> dict:
     engine = _engine(point)
     k = point["k"]
     before = current_rss_bytes()
-    engine.load(folder)
-    engine.query(queries[:1], k)  # some engines (chroma) read the index lazily, on the first query
+    load_s = sample_latency_ms(lambda: (engine.load(folder), engine.query(queries[:1], k)), repeats=1,
+                               warmup=0)[0] / 1e3  # first query included: some engines (chroma) read lazily
     after_load = current_rss_bytes() - before
     for row in queries[:3]:
         engine.query(row[None], k)  # warm-up
     found, rows = [], iter(queries)
     samples = sample_latency_ms(lambda: found.append(engine.query(next(rows)[None], k)), repeats=len(queries),
                                 warmup=0)
-    return {"rss_after_load_bytes": after_load, "ids": np.vstack(found), "latency_ms": samples}
+    return {"rss_after_load_bytes": after_load, "load_s": load_s, "ids": np.vstack(found), "latency_ms": samples}
 
 
 def estimate_bytes(point: dict) -> int:
@@ -128,21 +133,39 @@ def estimate_bytes(point: dict) -> int:
     return int(3 * point["n"] * point["dim"] * 4 + CHILD_BASELINE_BYTES)
 
 
-def measure_point(point: dict, scratch: Path) -> dict:
-    """Build in one child, load and query in a fresh one, compare with exact search; one row."""
-    work = Path(tempfile.mkdtemp(prefix=f"{point['engine']}-", dir=scratch))
-    folder = work / "index"
+@dataclass(frozen=True)
+class PointVectors:
+    """A point's base and query vectors, saved where its children read them, and the exact top-k for recall."""
+
+    base_path: str
+    queries_path: str
+    exact: np.ndarray
+
+
+def _vectors_key(point: dict) -> tuple:
+    """Points that share this key (every engine at one source, dimension and N) share their vectors."""
+    return point["vectors"], point.get("embeddings_sha", ""), point["dim"], point["n"], point["n_queries"], point["k"]
+
+
+def prepare_vectors(point: dict, folder: Path) -> PointVectors:
+    """Generate a point's vectors once, save them for the children, and find the true neighbours by brute force."""
+    folder.mkdir(parents=True, exist_ok=True)
     base, queries = point_vectors(point, "base"), point_vectors(point, "queries")
-    np.save(work / "base.npy", base)  # generated once; the children read them back
-    np.save(work / "queries.npy", queries)
+    np.save(folder / "base.npy", base)
+    np.save(folder / "queries.npy", queries)
+    return PointVectors(str(folder / "base.npy"), str(folder / "queries.npy"), exact_top_k(base, queries, point["k"]))
+
+
+def measure_point(point: dict, vectors: PointVectors, scratch: Path) -> dict:
+    """Build in one child, load and query in a fresh one, compare with exact search; one row."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{point['engine']}-", dir=scratch)) / "index"
     try:
-        built = run_in_child(build_point, point, str(folder), str(work / "base.npy"))
+        built = run_in_child(build_point, point, str(folder), vectors.base_path, preload=CHILD_PRELOAD)
         disk = dir_size_bytes(folder)
         files = sum(1 for p in folder.rglob("*") if p.is_file())
-        queried = run_in_child(query_point, point, str(folder), str(work / "queries.npy"))
+        queried = run_in_child(query_point, point, str(folder), vectors.queries_path, preload=CHILD_PRELOAD)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    exact = exact_top_k(base, queries, point["k"])
+        shutil.rmtree(folder.parent, ignore_errors=True)
     lat = queried.value["latency_ms"]
     summary = latency_summary(lat)
     return {
@@ -151,11 +174,13 @@ def measure_point(point: dict, scratch: Path) -> dict:
         "disk_bytes": disk,
         "files": files,
         "rss_after_load_bytes": queried.value["rss_after_load_bytes"],
+        "load_s": queried.value["load_s"],
+        "query_s": float(np.sum(lat)) / 1e3,
         "p50_ms": summary["p50_ms"],
         "p95_ms": summary["p95_ms"],
         "p99_ms": float(np.percentile(lat, 99)),
         "queries": summary["n"],
-        "recall10": recall_at_k(queried.value["ids"], exact),
+        "recall10": recall_at_k(queried.value["ids"], vectors.exact),
     }
 
 
@@ -241,11 +266,16 @@ def _append_row(path: Path, row: dict) -> None:
 
 
 def run_sweep(config: SweepConfig, output_dir, measure=measure_point) -> pd.DataFrame:
-    """Measure every point not already in output_dir/sweep.jsonl; skip those that would not fit in RAM."""
+    """Measure every point not already in output_dir/sweep.jsonl; skip those that would not fit in RAM.
+
+    Points are taken grouped by their vectors, so each N x dimension is generated and searched exactly
+    once for all engines.
+    """
     path = Path(output_dir) / SWEEP_FILE
     done = {_key(r["point"]) for r in load_rows(path) if r["status"] == "ok"}
-    todo = [p for p in config.points() if _key(p) not in done]
+    todo = sorted((p for p in config.points() if _key(p) not in done), key=_vectors_key)
     scratch = Path(tempfile.mkdtemp(prefix="capacity-"))
+    prepared_key, prepared = None, None
     try:
         with progress_bar(len(todo), "capacity sweep", unit="point") as bar:
             for point in todo:
@@ -253,8 +283,10 @@ def run_sweep(config: SweepConfig, output_dir, measure=measure_point) -> pd.Data
                 if need > free:
                     row = {"status": "skipped", "reason": f"needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"}
                 else:
+                    if _vectors_key(point) != prepared_key:
+                        prepared_key, prepared = _vectors_key(point), prepare_vectors(point, scratch / "vectors")
                     try:
-                        row = {"status": "ok", **measure(point, scratch)}
+                        row = {"status": "ok", **measure(point, prepared, scratch)}
                     except ChildProcessFailed as exc:
                         row = {"status": "failed", "reason": str(exc)}
                 _append_row(path, {"point": point, **row})
