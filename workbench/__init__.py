@@ -22,9 +22,16 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
+    """A top-level name, or a submodule (`wb.results`) imported on first use as before the lazy imports."""
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+    else:
+        try:
+            value = import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'workbench' has no attribute {name!r}") from None
     globals()[name] = value
     return value
 
