@@ -17,7 +17,7 @@ import numpy as np
 from workbench.convert.graph import HiddenStates, eager_model
 from workbench.precision import PlatformNotAvailable
 
-VARIANTS = ("fp32", "fp16", "int8", "int4", "palette4", "palette6", "palette8")
+VARIANTS = ("fp32", "fp16", "int8", "int4", "palette4", "palette6", "palette8", "joint4")
 DESCRIPTIONS = {
     "fp32": "float32 weights and compute",
     "fp16": "float16 weights and compute",
@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "palette4": "k-means palettization, 4 bits (16 values) per tensor",
     "palette6": "k-means palettization, 6 bits (64 values) per tensor",
     "palette8": "k-means palettization, 8 bits (256 values) per tensor",
+    "joint4": "joint compression: palette4, then each palette stored as int8 instead of fp16",
 }
 BLOCK_SIZE = 32
 WEIGHT_THRESHOLD = 2048  # coremltools compresses only constants with more values than this (its default)
@@ -101,6 +102,16 @@ def folded_table_configs(mlmodel, variant: str) -> dict:
     return configs
 
 
+def _palettize_then_quantize_palettes(mlmodel, config):
+    """coremltools' joint compression: palettize, then store each palette as int8 instead of fp16."""
+    import coremltools.optimize.coreml as cto
+
+    palettized = cto.palettize_weights(mlmodel, config)
+    per_palette = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_tensor"))  # joint mode requires per tensor
+    return cto.linear_quantize_weights(palettized, per_palette, joint_compression=True)
+
+
 def compress(fp16_path, variant: str, path) -> Path:
     """Compress the weights of the fp16 package with coremltools.optimize.coreml."""
     import coremltools as ct
@@ -114,6 +125,9 @@ def compress(fp16_path, variant: str, path) -> Path:
     elif variant.startswith("palette"):
         op = cto.OpPalettizerConfig(mode="kmeans", nbits=int(variant.removeprefix("palette")), granularity="per_tensor")
         compressor = cto.palettize_weights
+    elif variant == "joint4":
+        op = cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_tensor")
+        compressor = _palettize_then_quantize_palettes
     else:
         raise ValueError(f"Core ML variant {variant!r} is not a compression; choose from {', '.join(VARIANTS[2:])}")
     mlmodel = ct.models.MLModel(str(fp16_path), skip_model_load=True)
