@@ -193,7 +193,7 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     papermill.execute_notebook(
         str(NOTEBOOKS_DIR / "03_quantization.ipynb"), str(tmp_path / "run.ipynb"), kernel_name="python3",
         progress_bar=False,
-        parameters=dict(model=str(tiny_qwen3_dir), formats='["mlx"]', variants='["fp32", "q8"]',
+        parameters=dict(model=str(tiny_qwen3_dir), formats='["mlx", "coreml"]', variants='["fp32", "q8", "int4"]',
                         last_n_layers=2, max_length=16, max_texts=4, sts_path="skip", batch_sizes=[1],
                         latency_repeats=2, output_dir=str(out)))
     data = json.loads((out / "results.json").read_text())
@@ -204,3 +204,7 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     assert r["size_mb_mlx_q8"] < r["size_mb_mlx_fp32"]
     assert r["peak_convert_rss_mb_mlx_q8"] > 0 and r["latency_p50_ms_mlx_q8"] > 0
     assert r["peak_convert_rss_mb_torch_fp32"] is None and data["notes"]["peak_convert_rss_mb_torch_fp32"]
+    # Core ML on Linux: sized and scored from decompressed weights, latency not measured and saying why
+    assert r["size_mb_coreml_int4"] < r["size_mb_coreml_fp16"] and r["mean_cosine_coreml_int4"] > 0.98
+    assert r["latency_p50_ms_coreml_int4"] is None
+    assert "not measured on this platform" in data["notes"]["latency_p50_ms_coreml_int4"]
