@@ -22,6 +22,7 @@ test: setup
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/embed_throughput.py
+	$(VENV)/bin/python benchmarks/capacity_overhead.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
