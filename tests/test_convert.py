@@ -98,6 +98,35 @@ def test_coreml_folded_table_is_quantized_per_row(tmp_path, variant, max_row_err
     assert np.linalg.norm(value - table[0, 1:]) / np.linalg.norm(table[0, 1:]) < max_row_error
 
 
+def test_coreml_runner_pads_each_text_to_the_traced_shape_and_trims_back():
+    class FakePackage:  # stands in for MLModel.predict (macOS only): layer l of token t = (l + 1) * id * mask
+        def __init__(self):
+            self.shapes = []
+
+        def predict(self, inputs):
+            ids, mask = inputs["input_ids"], inputs["attention_mask"]
+            self.shapes.append((ids.shape, ids.dtype))
+            value = (ids * mask).astype(np.float32)[None, :, :, None] * np.arange(1, 4)[:, None, None, None]
+            return {"hidden_states": np.repeat(value, 2, axis=-1)}  # [3 layers, 1, T, H=2]
+
+    package = FakePackage()
+    ids, mask = np.array([[5, 6, 7], [8, 9, 0]]), np.array([[1, 1, 1], [1, 1, 0]])
+    out = coreml.layers_runner(package, max_length=8)(ids, mask)
+    assert package.shapes == [((1, 8), np.int32)] * 2  # one text at a time, at the traced [1, max_length]
+    assert out.shape == (3, 2, 3, 2)
+    assert out[2, 1, :, 0].tolist() == [24.0, 27.0, 0.0]
+    with pytest.raises(ValueError, match="at most 2 tokens; got 3"):
+        coreml.layers_runner(package, max_length=2)(ids, mask)
+
+
+def test_coreml_prediction_is_refused_off_macos_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setattr(coreml, "can_predict", lambda: False)
+    with pytest.raises(PlatformNotAvailable, match="not measured on this platform: Core ML prediction needs macOS"):
+        coreml.load(tmp_path / "model.mlpackage")
+    with pytest.raises(ValueError, match="compute units 'GPU' are not known"):
+        coreml.load(tmp_path / "model.mlpackage", "GPU")
+
+
 def test_onnx_variants_match_torch(tiny, tmp_path):
     loaded, recipe, reference = tiny
     causal = loaded.spec.architecture == "decoder"

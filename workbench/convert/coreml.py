@@ -1,9 +1,10 @@
 """Core ML conversion (mlprogram) and compressed variants, written on any OS.
 
 Static shapes (batch 1 x max_length tokens): dynamic length with masked pooling
-crashes the converter (coremltools issue 2825). `MLModel.predict` needs macOS, so
-accuracy here comes from the compressed weights decompressed back into the torch
-model (`decompressed_state_dict`), not from the Core ML runtime.
+crashes the converter (coremltools issue 2825). `MLModel.predict` needs macOS: there
+the study runs the packages on every compute unit; elsewhere accuracy comes from the
+compressed weights decompressed back into the torch model (`decompressed_state_dict`),
+not from the Core ML runtime.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ DESCRIPTIONS = {
 BLOCK_SIZE = 32
 WEIGHT_THRESHOLD = 2048  # coremltools compresses only constants with more values than this (its default)
 NOT_ON_LINUX = "not measured on this platform: Core ML prediction needs macOS"
+COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")  # ALL first: the default, and the headline
 
 
 def preflight() -> None:
@@ -49,6 +51,36 @@ def preflight() -> None:
 def can_predict() -> bool:
     """Core ML prediction exists only on macOS."""
     return sys.platform == "darwin"
+
+
+def load(path, compute_units: str = "ALL"):
+    """The package ready for prediction on the given compute units (macOS only)."""
+    import coremltools as ct
+
+    if compute_units not in COMPUTE_UNITS:
+        raise ValueError(f"compute units {compute_units!r} are not known; choose from {', '.join(COMPUTE_UNITS)}")
+    if not can_predict():
+        raise PlatformNotAvailable(NOT_ON_LINUX)
+    return ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
+
+
+def layers_runner(mlmodel, max_length: int):
+    """(ids, mask) -> stacked hidden layers, for `workbench.convert.runtime.with_backend`.
+
+    The package was traced at [1, max_length]: each text is padded on the right to that shape
+    (mask 0 hides the padding), predicted alone, and trimmed back to the batch's length.
+    """
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if ids.shape[1] > max_length:
+            raise ValueError(f"the Core ML package takes at most {max_length} tokens; got {ids.shape[1]}")
+        pad = ((0, 0), (0, max_length - ids.shape[1]))
+        fixed_ids, fixed_mask = np.pad(ids, pad).astype(np.int32), np.pad(mask, pad).astype(np.int32)
+        out = [mlmodel.predict({"input_ids": fixed_ids[i:i + 1], "attention_mask": fixed_mask[i:i + 1]})
+               ["hidden_states"][:, :, :ids.shape[1]] for i in range(len(ids))]
+        return np.concatenate(out, axis=1)
+
+    return run
 
 
 def convert(source: str, path, causal: bool, max_length: int, precision: str = "fp16") -> Path:

@@ -80,12 +80,15 @@ def convert_step(fmt: str, variant: str, source: str, folder: str, causal: bool,
     return str(mlx.build(variant, source, folder))
 
 
-def _backend(fmt: str, variant: str, loaded: LoadedModel, path: str) -> tuple[LoadedModel, str]:
+def _backend(fmt: str, variant: str, loaded: LoadedModel, path: str, max_length: int) -> tuple[LoadedModel, str]:
     """The variant as a LoadedModel the embedding pipeline runs, and what its numbers mean."""
     if fmt == "onnx":
         return with_backend(loaded, onnx.layers_runner(onnx.session(path)), variant), "ONNX Runtime CPU"
     if fmt == "mlx":
         return with_backend(loaded, mlx.layers_runner(mlx.load(path)), variant), "MLX CPU"
+    if fmt == "coreml" and coreml.can_predict():
+        run = coreml.layers_runner(coreml.load(path, coreml.COMPUTE_UNITS[0]), max_length)
+        return with_backend(loaded, run, variant), f"Core ML runtime, compute units {coreml.COMPUTE_UNITS[0]}"
     if fmt == "coreml":
         state = coreml.decompressed_state_dict(path, loaded.model)
         loaded.model.load_state_dict(state, strict=False)
@@ -104,13 +107,17 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str | None, data_arg
     setup()
     loaded = load_model(model)
     data = evaluation.load_eval_data(*data_args)
-    runner, meaning = _backend(fmt, variant, loaded, path)
+    runner, meaning = _backend(fmt, variant, loaded, path, recipe.max_length)
     out = {"rss_after_load_mb": current_rss_bytes() / MB, "runtime": meaning}
     runner.precision = variant_key(fmt, variant)
     out["embedded"] = evaluation.embed_all(runner, data, recipe, batch_size)
-    out["latency"] = (None if fmt == "coreml" else  # Core ML prediction needs macOS
-                      precision_study.measure_latency({runner.precision: runner}, data.queries, recipe,
-                                                      batch_sizes, repeats))
+    timed = {runner.precision: runner}
+    if fmt == "coreml" and coreml.can_predict():  # every compute unit; the first one is the runner above
+        timed.update({f"{runner.precision}@{units}": with_backend(
+            loaded, coreml.layers_runner(coreml.load(path, units), recipe.max_length), runner.precision)
+            for units in coreml.COMPUTE_UNITS[1:]})
+    out["latency"] = (None if fmt == "coreml" and not coreml.can_predict() else
+                      precision_study.measure_latency(timed, data.queries, recipe, batch_sizes, repeats))
     return out
 
 
@@ -181,7 +188,7 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
             row.notes.append(f"failed on this machine ({summary})")
             warnings.warn(f"{row.key} failed; its row carries the note. Traceback:\n"
                           + "".join(traceback.format_exception(exc)), stacklevel=2)
-        if fmt == "coreml" and row.path:
+        if fmt == "coreml" and row.path and not coreml.can_predict():
             row.notes.append(coreml.NOT_ON_LINUX + " (latency); accuracy from decompressed weights")
     return rows
 
