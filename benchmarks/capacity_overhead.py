@@ -4,8 +4,8 @@ Run on demand (not a test): `python benchmarks/capacity_overhead.py [--engines .
 without options it runs the notebook's default sweep. The sweep's wall time is set against the time its children
 spent inside the engines (build and save, load, timed queries). The difference splits into the inputs (generating
 the vectors and the exact top-k that recall needs, which any recall measurement pays) and the harness (child
-processes, RSS probes, disk accounting, rows written). Figures go to benchmarks/results/capacity_overhead.json,
-the sweep's rows to benchmarks/results/capacity_sweep.jsonl. Target: harness overhead <= 5 %.
+processes, RSS probes, disk accounting, rows written). Figures go to benchmarks/results/capacity_overhead_<N>.json,
+the sweep's rows to capacity_sweep_<N>.jsonl beside it (N: the largest index size). Target: harness overhead <= 5 %.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import papermill  # noqa: E402
 from workbench.results import atomic_path, package_versions, write_json_atomic  # noqa: E402
 from workbench.studies import capacity as study  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "capacity_overhead.json"
-SWEEP_ROWS = RESULTS.with_name("capacity_sweep.jsonl")
+RESULTS = Path(__file__).resolve().parent / "results"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_hnsw_capacity.ipynb"
 TARGET = 0.05
 ENGINE_SECONDS = ("build_s", "load_s", "query_s")  # time inside engine calls, measured in the children
@@ -63,7 +62,7 @@ def main() -> None:
         table = study.run_sweep(config, out)
         wall = time.perf_counter() - start
         rows = (Path(out) / study.SWEEP_FILE).read_text(encoding="utf-8")
-    with atomic_path(SWEEP_ROWS) as tmp:
+    with atomic_path(RESULTS / f"capacity_sweep_{max(args.n_values)}.jsonl") as tmp:
         tmp.write_text(rows, encoding="utf-8")
     ok = table[table["status"] == "ok"]
     engine, inputs_s = float(ok[list(ENGINE_SECONDS)].to_numpy().sum()), sum(inputs)
@@ -74,7 +73,7 @@ def main() -> None:
                "inputs_s": inputs_s, "engine_s_by_engine": per_engine, "overhead_total": wall / engine - 1,
                "overhead_harness": harness, "target": TARGET, "meets_target": harness <= TARGET,
                "cpu_count": os.cpu_count(), "machine": platform.machine(), "packages": package_versions()}
-    write_json_atomic(RESULTS, figures)
+    write_json_atomic(RESULTS / f"capacity_overhead_{max(args.n_values)}.json", figures)
     print(f"{len(ok)} points: sweep {wall:.1f} s, inside the engines {engine:.1f} s, vectors and exact top-k "
           f"{inputs_s:.1f} s; overhead {wall / engine - 1:.1%} in total, {harness:.1%} harness "
           f"(target <= {TARGET:.0%})")
