@@ -22,8 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import papermill  # noqa: E402
 
-from workbench.results import atomic_path, package_versions, write_json_atomic  # noqa: E402
-from workbench.studies import capacity as study  # noqa: E402
+from workbench.core.files import atomic_path, write_json_atomic  # noqa: E402
+from workbench.run.results import package_versions  # noqa: E402
+from workbench.index import sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_hnsw_capacity.ipynb"
@@ -44,10 +45,10 @@ def main() -> None:
     parser.add_argument("--n-values", nargs="+", type=int, default=defaults["n_values"])
     parser.add_argument("--queries", type=int, default=defaults["n_queries"])
     args = parser.parse_args()
-    config = study.sweep_config(args.engines, args.dims, args.n_values, "synthetic", defaults["M"],
+    config = sweep.sweep_config(args.engines, args.dims, args.n_values, "synthetic", defaults["M"],
                                 defaults["ef_construction"], defaults["ef_search"], defaults["k"], args.queries)
     inputs = []
-    prepare = study.prepare_vectors
+    prepare = sweep.prepare_vectors
 
     def timed_prepare(*a, **k):
         start = time.perf_counter()
@@ -56,12 +57,12 @@ def main() -> None:
         finally:
             inputs.append(time.perf_counter() - start)
 
-    study.prepare_vectors = timed_prepare
+    sweep.prepare_vectors = timed_prepare
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        table = study.run_sweep(config, out)
+        table = sweep.run_sweep(config, out)
         wall = time.perf_counter() - start
-        rows = (Path(out) / study.SWEEP_FILE).read_text(encoding="utf-8")
+        rows = (Path(out) / sweep.SWEEP_FILE).read_text(encoding="utf-8")
     with atomic_path(RESULTS / f"capacity_sweep_{max(args.n_values)}.jsonl") as tmp:
         tmp.write_text(rows, encoding="utf-8")
     ok = table[table["status"] == "ok"]

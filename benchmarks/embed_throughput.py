@@ -20,8 +20,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import workbench  # noqa: E402
-from workbench.data import load_beir  # noqa: E402
-from workbench.results import write_json_atomic  # noqa: E402
+from workbench.core.data import load_beir  # noqa: E402
+from workbench.core.files import write_json_atomic  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "embed_throughput.json"
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from workbench import cache
-from workbench.embedding import Recipe
+from workbench.core import cache
+from workbench.core.embedding import Recipe
 
 from conftest import TEXTS
 

@@ -7,25 +7,25 @@ import pandas as pd
 import papermill
 import pytest
 
-from workbench import capacity
-from workbench.paths import NOTEBOOKS_DIR
-from workbench.resources import dir_size_bytes
+from workbench.index import engines, fits, planner, sweep, vectors
+from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.core.resources import dir_size_bytes
 from workbench.studies import capacity as study
 
-EXACT = capacity.HnswParams(M=16, ef_construction=200, ef_search=200)
+EXACT = engines.HnswParams(M=16, ef_construction=200, ef_search=200)
 
 
-@pytest.mark.parametrize("name", list(capacity.ENGINES))
+@pytest.mark.parametrize("name", list(engines.ENGINES))
 def test_each_engine_finds_the_exact_neighbours_after_a_reload(name, tmp_path):
-    base, queries = study.synthetic_vectors(200, 16, seed=1), study.synthetic_vectors(20, 16, seed=2)
-    engine = capacity.make_engine(name, 16, EXACT)
+    base, queries = vectors.synthetic_vectors(200, 16, seed=1), vectors.synthetic_vectors(20, 16, seed=2)
+    engine = engines.make_engine(name, 16, EXACT)
     engine.build(base, tmp_path / "index")
     engine.close()
-    reloaded = capacity.make_engine(name, 16, EXACT)
+    reloaded = engines.make_engine(name, 16, EXACT)
     reloaded.load(tmp_path / "index")
     found = reloaded.query(queries, 10)
     assert found.shape == (20, 10)
-    assert capacity.recall_at_k(found, capacity.exact_top_k(base, queries, 10)) == 1.0
+    assert engines.recall_at_k(found, engines.exact_top_k(base, queries, 10)) == 1.0
     if name == "chroma":  # a database beside the index: disk accounting must count every file
         files = [os.path.join(d, f) for d, _, names in os.walk(tmp_path / "index") for f in names]
         assert len(files) > 1 and any(f.endswith("chroma.sqlite3") for f in files)
@@ -34,37 +34,37 @@ def test_each_engine_finds_the_exact_neighbours_after_a_reload(name, tmp_path):
 
 def test_unknown_engine_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unknown engine 'lancedb'; valid: hnswlib, faiss, chroma"):
-        capacity.make_engine("lancedb", 8)
+        engines.make_engine("lancedb", 8)
     with pytest.raises(ValueError, match="unknown engine 'x'; valid: hnswlib, faiss, chroma"):
-        study.sweep_config(["hnswlib", "x"], [8], [100, 200], "synthetic", 16, 100, 50, 10, 5)
+        sweep.sweep_config(["hnswlib", "x"], [8], [100, 200], "synthetic", 16, 100, 50, 10, 5)
 
 
 def test_exact_search_and_recall_on_known_data():
     base = np.eye(4, dtype=np.float32)
-    assert capacity.exact_top_k(base, base[[2]], 1).tolist() == [[2]]
-    assert capacity.recall_at_k([[0, 1], [2, 9]], [[1, 0], [2, 3]]) == 0.75
+    assert engines.exact_top_k(base, base[[2]], 1).tolist() == [[2]]
+    assert engines.recall_at_k([[0, 1], [2, 9]], [[1, 0], [2, 3]]) == 0.75
     with pytest.raises(ValueError, match="k must be between 1 and the number of vectors"):
-        capacity.exact_top_k(base, base, 5)
+        engines.exact_top_k(base, base, 5)
 
 
 def test_faiss_storage_precisions_shrink_the_file(tmp_path):
-    base = study.synthetic_vectors(300, 64, seed=1)
+    base = vectors.synthetic_vectors(300, 64, seed=1)
     sizes = {}
-    for precision in capacity.PRECISIONS:
-        index = capacity.FaissHnswIndex(64, EXACT, precision=precision)
+    for precision in engines.PRECISIONS:
+        index = engines.FaissHnswIndex(64, EXACT, precision=precision)
         index.build(base, tmp_path / precision)
         sizes[precision] = dir_size_bytes(tmp_path / precision)
     assert sizes["fp32"] > sizes["fp16"] > sizes["int8"] > sizes["binary"]
     with pytest.raises(ValueError, match="binary storage needs a dimension divisible by 8"):
-        capacity.FaissHnswIndex(12, precision="binary")
+        engines.FaissHnswIndex(12, precision="binary")
 
 
 def test_tiled_embeddings_are_unit_vectors_near_their_source():
-    real = study.synthetic_vectors(5, 32, seed=3)
-    tiled = study.tile_vectors(real, 12, noise=0.1)
+    real = vectors.synthetic_vectors(5, 32, seed=3)
+    tiled = vectors.tile_vectors(real, 12, noise=0.1)
     assert tiled.shape == (12, 32) and np.allclose(np.linalg.norm(tiled, axis=1), 1, atol=1e-5)
     assert (np.sum(tiled * real[np.arange(12) % 5], axis=1) > 0.99).all()
-    assert np.array_equal(study.tile_vectors(real, 12, noise=0.1), tiled), "seeded: the same in every process"
+    assert np.array_equal(vectors.tile_vectors(real, 12, noise=0.1), tiled), "seeded: the same in every process"
 
 
 def _synthetic_sweep(dims=(64, 256), n_values=(1000, 2000, 4000), per_item=lambda d: 4 * d + 150):
@@ -78,46 +78,46 @@ def _synthetic_sweep(dims=(64, 256), n_values=(1000, 2000, 4000), per_item=lambd
 
 
 def test_fits_recover_known_constants():
-    sweep = _synthetic_sweep()
-    fits = study.fit_table(sweep, latency_budget_ms=0.6).set_index("dim")
-    assert fits.loc[64, "disk bytes/item"] == pytest.approx(406)
-    assert fits.loc[64, "disk fixed bytes"] == pytest.approx(1000)
-    assert fits.loc[256, "alpha"] == pytest.approx(150 / 1024)
-    assert fits.loc[256, "RSS/disk"] == pytest.approx(0.6)
-    assert fits.loc[256, "p95 ms slope per ln N"] == pytest.approx(0.05)
-    assert fits.loc[256, "p95 ms at 1M (extrapolated)"] == pytest.approx(0.1 + 0.05 * math.log(1e6))
-    assert fits.loc[256, "n where p95 crosses budget (extrapolated)"] == pytest.approx(math.exp(10))
-    constants = study.capacity_constants(fits.reset_index(), sweep)["hnswlib"]
+    points = _synthetic_sweep()
+    table = fits.fit_table(points, latency_budget_ms=0.6).set_index("dim")
+    assert table.loc[64, "disk bytes/item"] == pytest.approx(406)
+    assert table.loc[64, "disk fixed bytes"] == pytest.approx(1000)
+    assert table.loc[256, "alpha"] == pytest.approx(150 / 1024)
+    assert table.loc[256, "RSS/disk"] == pytest.approx(0.6)
+    assert table.loc[256, "p95 ms slope per ln N"] == pytest.approx(0.05)
+    assert table.loc[256, "p95 ms at 1M (extrapolated)"] == pytest.approx(0.1 + 0.05 * math.log(1e6))
+    assert table.loc[256, "n where p95 crosses budget (extrapolated)"] == pytest.approx(math.exp(10))
+    constants = fits.capacity_constants(table.reset_index(), points)["hnswlib"]
     assert constants["disk"] == pytest.approx((150, 4))
     assert constants["rss"] == pytest.approx((90, 2.4))
 
 
 def test_hnswlib_formula_matches_a_real_index(tmp_path):
-    base = study.synthetic_vectors(2000, 64, seed=1)
-    capacity.make_engine("hnswlib", 64).build(base, tmp_path)
+    base = vectors.synthetic_vectors(2000, 64, seed=1)
+    engines.make_engine("hnswlib", 64).build(base, tmp_path)
     per_item = dir_size_bytes(tmp_path) / len(base)
-    assert per_item == pytest.approx(study.hnswlib_formula_bytes(64, 16), rel=0.02)
+    assert per_item == pytest.approx(fits.hnswlib_formula_bytes(64, 16), rel=0.02)
 
 
 @pytest.fixture(scope="module")
 def constants():
-    sweep = _synthetic_sweep()
-    return study.capacity_constants(study.fit_table(sweep), sweep)
+    points = _synthetic_sweep()
+    return fits.capacity_constants(fits.fit_table(points), points)
 
 
 def test_planner_normal_case(constants):
     # per item at 1000-d: 4150 B on disk, 2490 B in RAM; fixed 1000 B and 2 MB
-    result = study.plan(4150 * 10_000 + 1000, 10**9, 1000, "hnswlib", constants=constants)
+    result = planner.plan(4150 * 10_000 + 1000, 10**9, 1000, "hnswlib", constants=constants)
     assert result["max_items"] == pytest.approx(10_000, abs=1) and result["binding"] == "disk"
     assert result["limits"]["ram"] == pytest.approx((10**9 - 2e6) / 2490, abs=1)
     assert result["extrapolated"] is True
-    tight = study.plan(10**12, (2.4 * 128 + 90) * 500 + 2e6, 128, "hnswlib", constants=constants)
+    tight = planner.plan(10**12, (2.4 * 128 + 90) * 500 + 2e6, 128, "hnswlib", constants=constants)
     assert tight["binding"] == "ram" and tight["max_items"] == pytest.approx(500, abs=1)
     assert tight["extrapolated"] is False
 
 
 def test_planner_latency_budget_can_bind(constants):
-    result = study.plan(10**12, 10**12, 64, "hnswlib", latency_budget_ms=0.6, constants=constants)
+    result = planner.plan(10**12, 10**12, 64, "hnswlib", latency_budget_ms=0.6, constants=constants)
     assert result["binding"] == "latency" and result["max_items"] == pytest.approx(math.exp(10), abs=1)
 
 
@@ -129,18 +129,18 @@ def test_planner_latency_budget_can_bind(constants):
 ])
 def test_planner_rejects_bad_input_with_one_message(constants, args, message):
     with pytest.raises(ValueError, match=message):
-        study.plan(*args, constants=constants)
+        planner.plan(*args, constants=constants)
 
 
 def test_planner_needs_constants_and_a_supported_precision(constants):
     with pytest.raises(ValueError, match="needs measured constants"):
-        study.plan(10**9, 10**9, 384, "hnswlib", constants={})
+        planner.plan(10**9, 10**9, 384, "hnswlib", constants={})
     with pytest.raises(ValueError, match="stores fp32 only; use engine 'faiss' for int8"):
-        study.plan(10**9, 10**9, 384, "hnswlib", "int8", constants=constants)
+        planner.plan(10**9, 10**9, 384, "hnswlib", "int8", constants=constants)
 
 
 def test_sweep_resumes_and_skips_what_does_not_fit(tmp_path, monkeypatch):
-    config = study.sweep_config(["hnswlib"], [8], [100, 200], "synthetic", 16, 100, 50, 10, 5)
+    config = sweep.sweep_config(["hnswlib"], [8], [100, 200], "synthetic", 16, 100, 50, 10, 5)
     calls = []
 
     def fake(point, vectors, scratch):
@@ -150,13 +150,13 @@ def test_sweep_resumes_and_skips_what_does_not_fit(tmp_path, monkeypatch):
         return {"disk_bytes": point["n"]}
 
     with pytest.raises(KeyboardInterrupt):
-        study.run_sweep(config, tmp_path, measure=fake)
-    assert [r["point"]["n"] for r in study.load_rows(tmp_path / study.SWEEP_FILE)] == [100]
-    table = study.run_sweep(config, tmp_path, measure=lambda p, v, s: {"disk_bytes": p["n"]})
+        sweep.run_sweep(config, tmp_path, measure=fake)
+    assert [r["point"]["n"] for r in sweep.load_rows(tmp_path / sweep.SWEEP_FILE)] == [100]
+    table = sweep.run_sweep(config, tmp_path, measure=lambda p, v, s: {"disk_bytes": p["n"]})
     assert table["n"].tolist() == [100, 200] and (table["status"] == "ok").all()
-    monkeypatch.setattr(study, "available_memory_bytes", lambda: 0)
-    bigger = study.sweep_config(["hnswlib"], [8], [100, 300], "synthetic", 16, 100, 50, 10, 5)
-    table = study.run_sweep(bigger, tmp_path, measure=fake).set_index("n")
+    monkeypatch.setattr(sweep, "available_memory_bytes", lambda: 0)
+    bigger = sweep.sweep_config(["hnswlib"], [8], [100, 300], "synthetic", 16, 100, 50, 10, 5)
+    table = sweep.run_sweep(bigger, tmp_path, measure=fake).set_index("n")
     assert table.loc[300, "status"] == "skipped" and "GiB free" in table.loc[300, "reason"]
 
 
@@ -172,11 +172,11 @@ def test_capacity_notebook_runs_with_tiny_parameters(tmp_path):
     for key in ("disk_bytes_per_item_hnswlib_32", "rss_bytes_per_item_hnswlib_32", "alpha_hnswlib_32",
                 "p95_ms_at_max_n_hnswlib_32", "recall10_at_max_n_hnswlib_32", "planner_max_items_example"):
         assert key in r and r[key] is not None, key
-    assert r["disk_bytes_per_item_hnswlib_32"] == pytest.approx(study.hnswlib_formula_bytes(32, 16), rel=0.05)
+    assert r["disk_bytes_per_item_hnswlib_32"] == pytest.approx(fits.hnswlib_formula_bytes(32, 16), rel=0.05)
     assert r["recall10_at_max_n_hnswlib_32"] > 0.9
     assert "extrapolated" in data["notes"]["planner_max_items_example"]
     assert {"planner_max_items_example", "alpha_hnswlib_32"} <= set(data["headline"])
-    rows = study.load_rows(out / study.SWEEP_FILE)  # vectors "both": synthetic 32-d and the model's 384-d
+    rows = sweep.load_rows(out / sweep.SWEEP_FILE)  # vectors "both": synthetic 32-d and the model's 384-d
     assert sorted((r["point"]["vectors"], r["point"]["dim"]) for r in rows) == [("embeddings", 384)] * 2 + [
         ("synthetic", 32)] * 2
     assert r["recall10_at_max_n_hnswlib_384_embeddings"] > 0.9

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench import metrics
+from workbench.core import metrics
 from workbench.convert import coreml, mlx, onnx
 from workbench.convert.runtime import with_backend
-from workbench.precision import PlatformNotAvailable
+from workbench.core.precision import PlatformNotAvailable
 from workbench.studies import quantization as study
 
 from conftest import TEXTS
@@ -55,13 +55,13 @@ def test_coreml_every_variant_is_written_smaller_and_close_to_fp32(tiny, tmp_pat
     loaded, recipe, reference = tiny
     causal = loaded.spec.architecture == "decoder"
     paths = {v: coreml.build(v, loaded.source, tmp_path, causal, recipe.max_length) for v in coreml.VARIANTS}
-    sizes = {v: workbench.resources.dir_size_bytes(p) for v, p in paths.items()}
+    sizes = {v: workbench.core.resources.dir_size_bytes(p) for v, p in paths.items()}
     assert all((p / "Manifest.json").exists() for p in paths.values())
     assert sizes["fp32"] > sizes["fp16"] > sizes["int8"] > sizes["int4"]
     assert sizes["int8"] > sizes["palette4"] and sizes["int8"] > sizes["joint4"]
     cosines = {}
     for variant, path in paths.items():
-        copy = workbench.models.replace(loaded, model=deepcopy(loaded.model))
+        copy = workbench.core.models.replace(loaded, model=deepcopy(loaded.model))
         state = coreml.decompressed_state_dict(path, copy.model)
         assert set(coreml.compressible_parameters(copy.model)) <= set(state), "a compressed weight was not mapped back"
         copy.model.load_state_dict(state, strict=False)
@@ -192,7 +192,7 @@ def test_plan_adds_the_base_variant_and_rejects_unknown_names():
 
 
 def test_a_conversion_that_raises_becomes_a_row_note(tiny_bert_dir, monkeypatch):
-    from workbench.resources import ChildRun
+    from workbench.core.resources import ChildRun
 
     def in_process(fn, *args, **kwargs):
         if fn is study.convert_step:
@@ -216,7 +216,7 @@ def test_pareto_front():
 def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     import papermill
 
-    from workbench.paths import NOTEBOOKS_DIR
+    from workbench.core.paths import NOTEBOOKS_DIR
 
     out = tmp_path / "out"
     papermill.execute_notebook(

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from workbench import data
-from workbench.data import DataFormatError
+from workbench.core import data
+from workbench.core.data import DataFormatError
 
 
 def test_bundled_sets_meet_the_sizes_the_studies_need():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import workbench
-from workbench.embedding import DimensionMismatchError, NonFiniteEmbeddingError, Recipe, embed
+from workbench.core.embedding import DimensionMismatchError, NonFiniteEmbeddingError, Recipe, embed
 
 from conftest import TEXTS
 
@@ -20,7 +20,7 @@ FP16_MIN_COSINE = 0.9999
 def test_model_recipe_matches_sentence_transformers_encode(minilm):
     from sentence_transformers import SentenceTransformer
 
-    from workbench.data import load_queries
+    from workbench.core.data import load_queries
 
     texts = TEXTS + load_queries()[:40]
     ours = embed(minilm, texts, Recipe.model_default(minilm.spec)).vectors
@@ -88,7 +88,7 @@ def test_bad_recipe_and_precision_values(minilm):
 
 
 def test_cuda_is_reported_not_crashed_when_absent(minilm):
-    from workbench.precision import PlatformNotAvailable
+    from workbench.core.precision import PlatformNotAvailable
 
     if torch.cuda.is_available():
         assert minilm.to("fp16", "cuda").device == "cuda"

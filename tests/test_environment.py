@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from workbench.paths import PROJECT_ROOT
+from workbench.core.paths import PROJECT_ROOT
 
 
 def _normalise(requirement: str) -> str:

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from workbench import metrics
+from workbench.core import metrics
 
 
 def test_cosine_l2_alpha_on_hand_made_vectors():

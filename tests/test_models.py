@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.models import REGISTRY, ModelNotAvailableError, ModelSpec, UnknownModelError, spec_for
+from workbench.core.models import REGISTRY, ModelNotAvailableError, ModelSpec, UnknownModelError, spec_for
 
 
 def test_registry_has_the_models_the_studies_name():

@@ -8,7 +8,7 @@ import nbformat
 import papermill
 import pytest
 
-from workbench.paths import NOTEBOOKS_DIR
+from workbench.core.paths import NOTEBOOKS_DIR
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 TINY = dict(max_texts=6, precisions=["fp16"], latency_repeats=2)
@@ -50,7 +50,7 @@ def test_precision_notebook_on_the_packaged_model(tmp_path):
     assert r["bound_holds_fraction_fp16"] == 1.0
     assert "mean_cosine_fp16" in data["headline"] and "latency_p50_ms_fp16_batch32" not in data["headline"]
     assert (out / "per_text_fp16.csv").exists()
-    from workbench.report import notebook_to_html
+    from workbench.run.report import notebook_to_html
 
     page = notebook_to_html(tmp_path / "run.ipynb").read_text()
     assert "Verdict" in page and "seed" in page

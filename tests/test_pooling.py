@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from workbench import pooling
+from workbench.core import pooling
 
 # Two texts, 4 positions, 2 features. Row 0 has 2 real tokens, row 1 has 3.
 HIDDEN = torch.tensor([

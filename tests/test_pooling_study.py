@@ -5,8 +5,8 @@ import papermill
 import pytest
 
 import workbench
-from workbench.evaluation import load_eval_data
-from workbench.paths import NOTEBOOKS_DIR
+from workbench.core.evaluation import load_eval_data
+from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.studies import pooling as study
 
 
@@ -59,7 +59,7 @@ def test_quality_table_and_mismatch_warning(small_run):
 
 
 def test_roc_auc_known_values():
-    from workbench.metrics import roc_auc
+    from workbench.core.metrics import roc_auc
 
     assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert roc_auc([0.1], [0.9]) == 0.0

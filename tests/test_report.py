@@ -4,7 +4,7 @@ import re
 import nbformat
 import pytest
 
-from workbench.report import build_index, notebook_to_html
+from workbench.run.report import build_index, notebook_to_html
 
 
 def _executed_notebook(path):

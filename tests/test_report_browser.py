@@ -11,8 +11,8 @@ import subprocess
 import papermill
 import pytest
 
-from workbench.paths import NOTEBOOKS_DIR
-from workbench.report import notebook_to_html
+from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.run.report import notebook_to_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",

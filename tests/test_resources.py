@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from workbench import resources
+from workbench.core import resources
 
 MIB = 2**20
 

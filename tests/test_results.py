@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from workbench import results
+from workbench.core import files
+from workbench.run import results
 
 
 def test_record_writes_results_json_after_every_number(tmp_path):
@@ -27,7 +28,7 @@ def test_record_writes_results_json_after_every_number(tmp_path):
 
 
 def test_json_safe_turns_nan_into_null_and_arrays_into_lists():
-    assert results.json_safe({"a": float("nan"), "b": np.arange(3), "c": (np.float64(1.5), math.inf)}) == {
+    assert files.json_safe({"a": float("nan"), "b": np.arange(3), "c": (np.float64(1.5), math.inf)}) == {
         "a": None, "b": [0, 1, 2], "c": [1.5, None]}
 
 
@@ -35,7 +36,7 @@ def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
     target = tmp_path / "file.json"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with results.atomic_path(target) as tmp:
+        with files.atomic_path(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("killed midway")
     assert target.read_text() == "old"

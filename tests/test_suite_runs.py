@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.config import ConfigError, RunConfig, resolve_config
-from workbench.suite import load_suite
+from workbench.run.config import ConfigError, RunConfig, resolve_config
+from workbench.run.suite import load_suite
 
 TINY = "      max_texts: 4\n      precisions: [fp16]\n      latency_repeats: 2\n"
 

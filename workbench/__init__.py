@@ -1,6 +1,6 @@
 """Evaluation workbench for on-device text-embedding models.
 
-The top-level names are resolved on first use, so `import workbench.capacity` (and every
+The top-level names are resolved on first use, so `import workbench.index.engines` (and every
 child process that measures a vector index) does not pay for importing torch.
 """
 
@@ -9,14 +9,14 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Embeddings": "workbench.embedding",
-    "Recipe": "workbench.embedding",
-    "embed": "workbench.embedding",
-    "DEFAULT_MODEL": "workbench.models",
-    "REGISTRY": "workbench.models",
-    "LoadedModel": "workbench.models",
-    "ModelSpec": "workbench.models",
-    "load_model": "workbench.models",
+    "Embeddings": "workbench.core.embedding",
+    "Recipe": "workbench.core.embedding",
+    "embed": "workbench.core.embedding",
+    "DEFAULT_MODEL": "workbench.core.models",
+    "REGISTRY": "workbench.core.models",
+    "LoadedModel": "workbench.core.models",
+    "ModelSpec": "workbench.core.models",
+    "load_model": "workbench.core.models",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -150,7 +150,7 @@ def last_n_lines(curve: pd.DataFrame, columns=("sts_spearman", "ndcg10", "recall
 
 def size_accuracy_pareto(table: pd.DataFrame):
     """Size on disk against 1 - mean cosine to FP32, the Pareto frontier joined and labelled."""
-    from workbench.metrics import pareto_front
+    from workbench.core.metrics import pareto_front
 
     rows = table[table["size MB"].notna() & table["mean cosine"].notna()]
     loss = np.clip(1.0 - rows["mean cosine"].to_numpy(dtype=float), FLOOR, None)

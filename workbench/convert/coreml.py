@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.convert.graph import HiddenStates, eager_model
-from workbench.precision import PlatformNotAvailable
+from workbench.core.precision import PlatformNotAvailable
 
 VARIANTS = ("fp32", "fp16", "int8", "int4", "palette4", "palette6", "palette8", "joint4")
 DESCRIPTIONS = {

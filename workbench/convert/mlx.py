@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.convert.graph import MASK_MIN
-from workbench.precision import PlatformNotAvailable
+from workbench.core.precision import PlatformNotAvailable
 
 VARIANTS = ("fp32", "q8", "q4")
 BITS = {"q8": 8, "q4": 4}

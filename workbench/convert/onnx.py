@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.convert.graph import HiddenStates, eager_model
-from workbench.precision import PlatformNotAvailable
+from workbench.core.precision import PlatformNotAvailable
 
 VARIANTS = ("fp32", "fp16", "int8")
 OPSET = 17

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from workbench.models import LoadedModel
+from workbench.core.models import LoadedModel
 
 
 class LayersModel:

@@ -14,12 +14,12 @@ import re
 import numpy as np
 import pandas as pd
 
-from workbench import metrics
-from workbench.embedding import Recipe
-from workbench.evaluation import EmbeddedData, EvalData, embed_sets, quality
-from workbench.models import LoadedModel
-from workbench.params import as_list
-from workbench.pooling import POOLERS
+from workbench.core import metrics
+from workbench.core.embedding import Recipe
+from workbench.core.evaluation import EmbeddedData, EvalData, embed_sets, quality
+from workbench.core.models import LoadedModel
+from workbench.core.params import as_list
+from workbench.core.pooling import POOLERS
 
 _NAME = re.compile(r"^(?P<base>[a-z_]+?)(?:_last(?P<n>\d+))?$")
 PARAPHRASE_MIN_SCORE = 4.0  # STS label at or above which a pair counts as a paraphrase

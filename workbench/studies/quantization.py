@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench import evaluation, metrics
+from workbench.core import comparison, evaluation
 from workbench.convert import coreml, mlx, onnx
 from workbench.convert.runtime import with_backend
-from workbench.embedding import Recipe
-from workbench.models import LoadedModel, load_model
-from workbench.params import as_list
-from workbench.precision import PlatformNotAvailable
-from workbench.resources import ChildProcessFailed, current_rss_bytes, dir_size_bytes, run_in_child
-from workbench.studies import precision as precision_study
+from workbench.core.embedding import Recipe
+from workbench.core.models import LoadedModel, load_model
+from workbench.core.params import as_list
+from workbench.core.precision import PlatformNotAvailable
+from workbench.core.progress import quiet_transformers
+from workbench.core.resources import ChildProcessFailed, current_rss_bytes, dir_size_bytes, run_in_child
 
 FORMATS = {"onnx": onnx, "coreml": coreml, "mlx": mlx}
 PREREQUISITE = {"onnx": "fp32", "coreml": "fp16", "mlx": None}  # built first: the others derive from it
@@ -102,9 +102,7 @@ def _backend(fmt: str, variant: str, loaded: LoadedModel, path: str, max_length:
 def evaluate_step(fmt: str, variant: str, model: str, path: str | None, data_args: tuple, recipe: Recipe,
                   batch_sizes: tuple, repeats: int, batch_size: int) -> dict:
     """Load a variant, embed every set and time it; runs in its own process for a clean RSS."""
-    from workbench.notebook import setup
-
-    setup()
+    quiet_transformers()
     loaded = load_model(model)
     data = evaluation.load_eval_data(*data_args)
     runner, meaning = _backend(fmt, variant, loaded, path, recipe.max_length)
@@ -117,7 +115,7 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str | None, data_arg
             loaded, coreml.layers_runner(coreml.load(path, units), recipe.max_length), runner.precision)
             for units in coreml.COMPUTE_UNITS[1:]})
     out["latency"] = (None if fmt == "coreml" and not coreml.can_predict() else
-                      precision_study.measure_latency(timed, data.queries, recipe, batch_sizes, repeats))
+                      comparison.measure_latency(timed, data.queries, recipe, batch_sizes, repeats))
     return out
 
 
@@ -197,10 +195,10 @@ def _model_type(loaded: LoadedModel) -> str:
     return getattr(getattr(loaded.model, "config", None), "model_type", "")
 
 
-def comparisons(rows: list[Variant], data) -> dict[str, precision_study.Comparison]:
+def comparisons(rows: list[Variant], data) -> dict[str, comparison.Comparison]:
     """Each evaluated variant against the torch FP32 reference."""
     ref = rows[0].evaluated["embedded"]
-    return {r.key: precision_study.compare(ref, r.evaluated["embedded"], data)
+    return {r.key: comparison.compare(ref, r.evaluated["embedded"], data)
             for r in rows[1:] if r.evaluated}
 
 
@@ -259,7 +257,7 @@ def projection(frame: pd.DataFrame, params: int, models=PROJECTED_MODELS) -> pd.
     RAM per parameter uses the conversion step's RSS above its imports; on a small model
     fixed costs dominate it, so the projection is an upper bound for big ones.
     """
-    from workbench.models import REGISTRY
+    from workbench.core.models import REGISTRY
 
     measured = frame[frame["size MB"].notna()]
     rows = []

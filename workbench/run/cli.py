@@ -9,10 +9,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from workbench.config import ConfigError, resolve_config
-from workbench.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
-from workbench.results import RESULTS_FILE
-from workbench.suite import SuiteEntry, load_suite
+from workbench.run.config import ConfigError, resolve_config
+from workbench.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
+from workbench.run.results import RESULTS_FILE
+from workbench.run.suite import SuiteEntry, load_suite
 
 
 def _is_complete(folder: Path) -> bool:
@@ -24,8 +24,8 @@ def _is_complete(folder: Path) -> bool:
 
 
 def cmd_run(args) -> int:
-    from workbench.progress import batch_mode
-    from workbench.report import build_index, execute_notebook
+    from workbench.core.progress import batch_mode
+    from workbench.run.report import build_index, execute_notebook
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
            "force": True if args.force else None, "progress": False if args.quiet else None}
@@ -90,7 +90,7 @@ def _abort(folders: list[Path]) -> None:
 
     import psutil
 
-    from workbench.report import partial_notebook
+    from workbench.run.report import partial_notebook
 
     for child in psutil.Process().children(recursive=True):
         child.kill()
@@ -101,14 +101,14 @@ def _abort(folders: list[Path]) -> None:
 
 
 def cmd_report(args) -> int:
-    from workbench.report import build_index
+    from workbench.run.report import build_index
 
     print(build_index(args.reports))
     return 0
 
 
 def cmd_html(args) -> int:
-    from workbench.report import notebook_to_html
+    from workbench.run.report import notebook_to_html
 
     print(notebook_to_html(args.notebook, args.output))
     return 0
@@ -117,7 +117,7 @@ def cmd_html(args) -> int:
 def cmd_list(args) -> int:
     import papermill
 
-    from workbench.models import REGISTRY
+    from workbench.core.models import REGISTRY
 
     print("Models (registry name, Hugging Face id, dim, pooling):")
     for spec in REGISTRY.values():

@@ -19,6 +19,19 @@ def progress_bar(total: int, desc: str, unit: str = "it"):
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress_enabled(), leave=False)
 
 
+def quiet_transformers() -> None:
+    """No download bars or per-call truncation warnings from transformers (studies count truncation themselves)."""
+    import warnings
+
+    # transformers imports tqdm.auto, which asks for ipywidgets; its bars are switched off below anyway.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import transformers
+
+    warnings.filterwarnings("ignore", message=r".*were truncated", category=UserWarning)
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 @contextlib.contextmanager
 def batch_mode(**extra: str):
     """Kernels started inside this block inherit the switch that turns bars off (and any `extra` variables)."""

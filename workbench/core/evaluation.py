@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench import metrics
-from workbench.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
-from workbench.cache import cached_embed_many
-from workbench.embedding import Embeddings, Recipe
-from workbench.models import LoadedModel
-from workbench.paths import DATA_DIR, input_path
-from workbench.progress import progress_bar
+from workbench.core import metrics
+from workbench.core.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
+from workbench.core.cache import cached_embed_many
+from workbench.core.embedding import Embeddings, Recipe
+from workbench.core.models import LoadedModel
+from workbench.core.paths import DATA_DIR, input_path
+from workbench.core.progress import progress_bar
 
 SKIP = "skip"  # a data-path parameter set to this leaves that set out
 

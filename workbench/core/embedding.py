@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from workbench.models import LoadedModel, ModelSpec
-from workbench.pooling import average_last_layers, check_pooling, pool
-from workbench.precision import FP16_MAX
+from workbench.core.models import LoadedModel, ModelSpec
+from workbench.core.pooling import average_last_layers, check_pooling, pool
+from workbench.core.precision import FP16_MAX
 
 PADDING_MODES = ("max_length", "longest")
 

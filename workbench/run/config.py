@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from workbench.paths import PROJECT_ROOT, REPORTS_DIR
+from workbench.core.paths import DEFAULT_CACHE, PROJECT_ROOT, REPORTS_DIR
 
 DEFAULT_SUITE = PROJECT_ROOT / "suites" / "default.yaml"
-DEFAULT_CACHE = PROJECT_ROOT / ".cache" / "embeddings"
 ENV_CONFIG = "WORKBENCH_CONFIG"
 
 

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import html
-import warnings
 
 import pandas as pd
 
-from workbench.embedding import Recipe
-from workbench.models import LoadedModel
-from workbench.results import Run
+from workbench.core.embedding import Recipe
+from workbench.core.models import LoadedModel
+from workbench.core.progress import quiet_transformers
+from workbench.run.results import Run
 
 
 def setup() -> None:
     """Readable tables, no download progress noise, figures sized for an HTML report."""
     import matplotlib as mpl
 
-    # transformers imports tqdm.auto, which asks for ipywidgets; its bars are switched off below anyway.
-    warnings.filterwarnings("ignore", message="IProgress not found")
-    import transformers
-
-    # Truncation is counted and shown in a table by each study; the per-call warning would repeat it.
-    warnings.filterwarnings("ignore", message=r".*were truncated", category=UserWarning)
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_transformers()
     pd.set_option("display.float_format", lambda x: f"{x:.7g}")
     pd.set_option("display.max_colwidth", 80)
     pd.set_option("display.max_rows", 100)

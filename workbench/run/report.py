@@ -11,7 +11,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workbench.results import RESULTS_FILE, atomic_path, load_results
+from workbench.core.files import atomic_path
+from workbench.run.results import RESULTS_FILE, load_results
 
 REPORT_FILE = "report.html"
 EXECUTED_FILE = "notebook.ipynb"
@@ -78,7 +79,7 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
     """
     import papermill
 
-    from workbench.paths import PROJECT_ROOT
+    from workbench.core.paths import PROJECT_ROOT
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.paths import NOTEBOOKS_DIR, input_path
+from workbench.core.paths import NOTEBOOKS_DIR, input_path
 
 ENTRY_KEYS = ("name", "notebook", "parameters")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.paths import DATA_DIR, input_path
+from workbench.core.paths import DATA_DIR, input_path
 
 
 class DataFormatError(ValueError):

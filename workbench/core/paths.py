@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = PROJECT_ROOT / "data"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
+DEFAULT_CACHE = PROJECT_ROOT / ".cache" / "embeddings"  # embeddings cache; WORKBENCH_CACHE_DIR overrides
 
 
 def input_path(path: str | os.PathLike) -> Path:

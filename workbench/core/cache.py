@@ -16,9 +16,10 @@ from typing import Callable
 
 import numpy as np
 
-from workbench.embedding import Embeddings, Recipe, embed_many
-from workbench.models import LoadedModel
-from workbench.results import atomic_path
+from workbench.core.embedding import Embeddings, Recipe, embed_many
+from workbench.core.models import LoadedModel
+from workbench.core.files import atomic_path
+from workbench.core.paths import DEFAULT_CACHE
 
 CACHE_ENV = "WORKBENCH_CACHE_DIR"  # a folder, or "off" to disable
 _ARRAYS = ("vectors", "pooled", "n_tokens", "truncated")
@@ -27,8 +28,6 @@ _fingerprints: dict[tuple, str] = {}
 
 def cache_dir() -> Path | None:
     """The cache folder from WORKBENCH_CACHE_DIR (default .cache/embeddings), None when switched off."""
-    from workbench.config import DEFAULT_CACHE
-
     value = os.environ.get(CACHE_ENV, str(DEFAULT_CACHE))
     return None if value.strip().lower() in ("", "off", "0", "none") else Path(value)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from workbench.models import POOLING_NAMES
+from workbench.core.models import POOLING_NAMES
 
 
 def mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""The measuring core: models, embedding, pooling, metrics, data, resources. Imports nothing above it."""

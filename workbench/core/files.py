@@ -1,0 +1,43 @@
+"""Files that readers never see half-written: write to a temp file beside the target, then rename."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def json_safe(value):
+    """numpy scalars/arrays to Python, NaN/inf to None (JSON has no NaN)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temp path beside `path`; it replaces `path` only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(payload), indent=2) + "\n", encoding="utf-8")
