@@ -8,7 +8,6 @@ peak on this machine; writes the figures to benchmarks/results/embed_throughput.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time

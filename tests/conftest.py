@@ -85,6 +85,22 @@ def tiny_qwen3_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_dense_dir(tmp_path_factory, tiny_bert_dir) -> Path:
+    """The tiny BERT as a sentence-transformers folder: mean pooling, a Dense 32 -> 16 with tanh, Normalize."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+
+    torch.manual_seed(1)
+    body = modules.Transformer(str(tiny_bert_dir))
+    pool = modules.Pooling(body.get_embedding_dimension(), pooling_mode="mean")
+    dense = modules.Dense(32, 16, activation_function=torch.nn.Tanh())
+    folder = tmp_path_factory.mktemp("tiny-dense")
+    SentenceTransformer(modules=[body, pool, dense, modules.Normalize()], device="cpu").save(str(folder))
+    return folder
+
+
 @pytest.fixture()
 def minilm_copy(tmp_path, minilm) -> Path:
     """A writable copy of the packaged MiniLM folder, to edit its configs in a test."""

@@ -10,7 +10,6 @@ import pytest
 from workbench.index import engines, fits, planner, sweep, vectors
 from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.core.resources import dir_size_bytes
-from workbench.studies import capacity as study
 
 EXACT = engines.HnswParams(M=16, ef_construction=200, ef_search=200)
 

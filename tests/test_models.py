@@ -71,16 +71,11 @@ def test_tiny_qwen3_folder_is_a_left_padded_last_token_decoder(tiny_qwen3_dir):
     assert loaded.tokenizer.padding_side == "left"
 
 
-def test_dense_modules_of_a_sentence_transformers_folder_match_sentence_transformers(tmp_path, tiny_bert_dir):
+def test_dense_modules_of_a_sentence_transformers_folder_match_sentence_transformers(tiny_dense_dir):
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import modules as models
 
-    body = models.Transformer(str(tiny_bert_dir))
-    pool = models.Pooling(body.get_embedding_dimension(), pooling_mode="mean")
-    dense = models.Dense(32, 16, activation_function=__import__("torch").nn.Tanh())
-    st = SentenceTransformer(modules=[body, pool, dense, models.Normalize()], device="cpu")
-    st.save(str(tmp_path / "st"))
-    loaded = workbench.load_model(str(tmp_path / "st"))
+    st = SentenceTransformer(str(tiny_dense_dir), device="cpu")
+    loaded = workbench.load_model(str(tiny_dense_dir))
     assert loaded.spec.dim == 16 and len(loaded.dense_layers) == 1
     texts = ["a short note", "the boiler service is booked for March"]
     ours = workbench.embed(loaded, texts, workbench.Recipe.model_default(loaded.spec)).vectors

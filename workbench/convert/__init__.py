@@ -1,5 +1,7 @@
-"""Exporters for on-device runtimes: Core ML, ONNX Runtime and MLX, one module each.
+"""Exporters for on-device runtimes, one module each, behind one interface (`registry.Converter`).
 
-Every export or compression writes an artifact on disk and returns its path; each
-module's `preflight()` names a known incompatibility and its fix before any work.
+Importing this package registers every format; a new format is one module ending in
+`register(Converter(...))` plus its import line here.
 """
+
+from workbench.convert import coreml, mlx, onnx  # noqa: F401 - each module registers its converter

@@ -1,41 +1,47 @@
-"""Core ML conversion (mlprogram) and compressed variants, written on any OS.
+"""Core ML artifacts (mlprogram) and their compressed variants, written on any OS.
 
-Static shapes (batch 1 x max_length tokens): dynamic length with masked pooling
-crashes the converter (coremltools issue 2825). `MLModel.predict` needs macOS: there
-the study runs the packages on every compute unit; elsewhere accuracy comes from the
-compressed weights decompressed back into the torch model (`decompressed_state_dict`),
-not from the Core ML runtime.
+The package is `EmbeddingGraph` traced at batch 1 x max_length: input_ids and attention_mask in,
+the [1, dim] embedding out, pooling and L2 inside. Static shapes, because dynamic length with
+masked pooling crashes the converter (coremltools issue 2825). `MLModel.predict` needs macOS:
+there every compute unit is timed; elsewhere accuracy comes from the compressed weights
+decompressed back into the same torch graph, not from the Core ML runtime.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from copy import deepcopy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from workbench.convert.graph import HiddenStates, eager_model
+from workbench.convert.graph import OUTPUT_NAME, EmbeddingGraph, eager, torch_encoder
+from workbench.convert.registry import Converter, Runtime, fixed_shape, register
+from workbench.core.embedding import Recipe
+from workbench.core.models import LoadedModel, ModelSpec
 from workbench.core.precision import PlatformNotAvailable
 
-VARIANTS = ("fp32", "fp16", "int8", "int4", "palette4", "palette6", "palette8", "joint4")
-DESCRIPTIONS = {
+VARIANTS = {
     "fp32": "float32 weights and compute",
     "fp16": "float16 weights and compute",
     "int8": "int8 linear symmetric, per output channel",
-    "int4": "int4 linear symmetric, per block of 32",
+    "int4": "int4 linear symmetric, per block of 32 (coremltools' recommended 4-bit)",
     "palette4": "k-means palettization, 4 bits (16 values) per tensor",
+    "palette4g16": "k-means palettization, 4 bits, one palette per group of 16 output channels (recommended)",
     "palette6": "k-means palettization, 6 bits (64 values) per tensor",
     "palette8": "k-means palettization, 8 bits (256 values) per tensor",
     "joint4": "joint compression: palette4, then each palette stored as int8 instead of fp16",
 }
 BLOCK_SIZE = 32
+GROUP_SIZE = 16
 WEIGHT_THRESHOLD = 2048  # coremltools compresses only constants with more values than this (its default)
 NOT_ON_LINUX = "not measured on this platform: Core ML prediction needs macOS"
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")  # ALL first: the default, and the headline
 
 
-def preflight() -> None:
+def preflight(loaded: LoadedModel | None = None) -> None:
     """Name the known incompatibility and its fix instead of a deep converter traceback."""
     import importlib.util
 
@@ -53,7 +59,7 @@ def can_predict() -> bool:
     return sys.platform == "darwin"
 
 
-def load(path, compute_units: str = "ALL"):
+def package(path, compute_units: str = "ALL"):
     """The package ready for prediction on the given compute units (macOS only)."""
     import coremltools as ct
 
@@ -64,38 +70,32 @@ def load(path, compute_units: str = "ALL"):
     return ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
 
 
-def layers_runner(mlmodel, max_length: int):
-    """(ids, mask) -> stacked hidden layers, for `workbench.convert.runtime.with_backend`.
+def predict_encoder(mlmodel, max_length: int, side: str):
+    """(ids, mask) -> [B, dim]: each text padded to the traced [1, max_length] and predicted alone."""
 
-    The package was traced at [1, max_length]: each text is padded on the right to that shape
-    (mask 0 hides the padding), predicted alone, and trimmed back to the batch's length.
-    """
+    def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        fixed_ids, fixed_mask = fixed_shape(ids, mask, max_length, side)
+        out = [mlmodel.predict({"input_ids": fixed_ids[i:i + 1].astype(np.int32),
+                                "attention_mask": fixed_mask[i:i + 1].astype(np.int32)})[OUTPUT_NAME]
+               for i in range(len(fixed_ids))]
+        return np.concatenate(out, axis=0).astype(np.float32)
 
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        if ids.shape[1] > max_length:
-            raise ValueError(f"the Core ML package takes at most {max_length} tokens; got {ids.shape[1]}")
-        pad = ((0, 0), (0, max_length - ids.shape[1]))
-        fixed_ids, fixed_mask = np.pad(ids, pad).astype(np.int32), np.pad(mask, pad).astype(np.int32)
-        out = [mlmodel.predict({"input_ids": fixed_ids[i:i + 1], "attention_mask": fixed_mask[i:i + 1]})
-               ["hidden_states"][:, :, :ids.shape[1]] for i in range(len(ids))]
-        return np.concatenate(out, axis=1)
-
-    return run
+    return encode
 
 
-def convert(source: str, path, causal: bool, max_length: int, precision: str = "fp16") -> Path:
-    """Trace at batch 1 x max_length and convert to an fp32 or fp16 mlprogram package."""
+def trace_and_convert(loaded: LoadedModel, recipe: Recipe, path, precision: str = "fp16") -> Path:
+    """Trace the EmbeddingGraph at batch 1 x max_length and convert it to an fp32 or fp16 mlprogram."""
     import coremltools as ct
     import torch
 
     preflight()
-    wrapper = HiddenStates(eager_model(source), causal)
-    ids = torch.ones(1, max_length, dtype=torch.long)
+    graph = EmbeddingGraph(eager(loaded), recipe).eval()
+    ids = torch.ones(1, recipe.max_length, dtype=torch.long)
     with torch.no_grad():
-        traced = torch.jit.trace(wrapper, (ids, torch.ones_like(ids)))
-    inputs = [ct.TensorType(name="input_ids", shape=(1, max_length), dtype=np.int32),
-              ct.TensorType(name="attention_mask", shape=(1, max_length), dtype=np.int32)]
-    mlmodel = ct.convert(traced, inputs=inputs, outputs=[ct.TensorType(name="hidden_states")],
+        traced = torch.jit.trace(graph, (ids, torch.ones_like(ids)))
+    inputs = [ct.TensorType(name=name, shape=(1, recipe.max_length), dtype=np.int32)
+              for name in ("input_ids", "attention_mask")]
+    mlmodel = ct.convert(traced, inputs=inputs, outputs=[ct.TensorType(name=OUTPUT_NAME)],
                          convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
                          compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16)
     path = Path(path)
@@ -144,24 +144,33 @@ def _palettize_then_quantize_palettes(mlmodel, config):
     return cto.linear_quantize_weights(palettized, per_palette, joint_compression=True)
 
 
+def _compression(variant: str):
+    """The coremltools op config and compressor function for a compressed variant."""
+    import coremltools.optimize.coreml as cto
+
+    if variant == "int8":
+        return _linear_config("int8", None), cto.linear_quantize_weights
+    if variant == "int4":
+        return _linear_config("int4", BLOCK_SIZE), cto.linear_quantize_weights
+    if variant == "palette4g16":
+        return (cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_grouped_channel",
+                                       group_size=GROUP_SIZE), cto.palettize_weights)
+    if variant.startswith("palette"):
+        nbits = int(variant.removeprefix("palette"))
+        return cto.OpPalettizerConfig(mode="kmeans", nbits=nbits, granularity="per_tensor"), cto.palettize_weights
+    if variant == "joint4":
+        return cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_tensor"), \
+            _palettize_then_quantize_palettes
+    raise ValueError(f"Core ML variant {variant!r} is not a compression; choose from {', '.join(list(VARIANTS)[2:])}")
+
+
 def compress(fp16_path, variant: str, path) -> Path:
     """Compress the weights of the fp16 package with coremltools.optimize.coreml."""
     import coremltools as ct
     import coremltools.optimize.coreml as cto
 
     preflight()
-    if variant == "int8":
-        op, compressor = _linear_config("int8", None), cto.linear_quantize_weights
-    elif variant == "int4":
-        op, compressor = _linear_config("int4", BLOCK_SIZE), cto.linear_quantize_weights
-    elif variant.startswith("palette"):
-        op = cto.OpPalettizerConfig(mode="kmeans", nbits=int(variant.removeprefix("palette")), granularity="per_tensor")
-        compressor = cto.palettize_weights
-    elif variant == "joint4":
-        op = cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_tensor")
-        compressor = _palettize_then_quantize_palettes
-    else:
-        raise ValueError(f"Core ML variant {variant!r} is not a compression; choose from {', '.join(VARIANTS[2:])}")
+    op, compressor = _compression(variant)
     mlmodel = ct.models.MLModel(str(fp16_path), skip_model_load=True)
     config = cto.OptimizationConfig(global_config=op, op_name_configs=folded_table_configs(mlmodel, variant))
     compressed = compressor(mlmodel, config)
@@ -170,35 +179,42 @@ def compress(fp16_path, variant: str, path) -> Path:
     return path
 
 
-def build(variant: str, source: str, folder, causal: bool, max_length: int) -> Path:
-    """Write one variant (converting the fp16 package first when a compression needs it)."""
+def convert(load, recipe: Recipe, variant: str, folder, base=None) -> Path:
+    """Write `variant`: fp32/fp16 from the model, the compressions from the fp16 package passed as `base`."""
     if variant not in VARIANTS:
         raise ValueError(f"Core ML variant {variant!r} is not known; choose from {', '.join(VARIANTS)}")
-    folder = Path(folder)
-    path = folder / f"model_{variant}.mlpackage"
+    path = Path(folder) / f"model_{variant}.mlpackage"
     if variant in ("fp32", "fp16"):
-        return convert(source, path, causal, max_length, variant)
-    fp16 = folder / "model_fp16.mlpackage"
-    if not fp16.exists():
-        convert(source, fp16, causal, max_length, "fp16")
-    return compress(fp16, variant, path)
+        return trace_and_convert(load(), recipe, path, variant)
+    if base is None:
+        raise ValueError(f"Core ML {variant} compresses the fp16 package: pass its path as base")
+    return compress(base, variant, path)
+
+
+def output_shape(path) -> tuple:
+    """The output shape the package declares (read from its spec; no prediction needed)."""
+    import coremltools as ct
+
+    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    (output,) = spec.description.output
+    return tuple(int(d) for d in output.type.multiArrayType.shape)
 
 
 def _torch_name(const_name: str) -> str:
     """A Core ML weight const name back to the torch parameter name it was traced from."""
     name = re.sub(r"(_(palettized|quantized|to_fp16|cast_fp16|fp16))+$", "", const_name)
-    return name.removeprefix("model_").replace("_", ".")
+    return name.replace("_", ".")
 
 
-def compressible_parameters(model) -> list[str]:
-    """Parameters a compression changes: more than WEIGHT_THRESHOLD values, used by the graph (not BERT's
-    pooler: the trace returns hidden states). Smaller ones stay fp16 in every variant."""
-    return [name for name, p in model.state_dict().items()
-            if p.numel() > WEIGHT_THRESHOLD and not name.startswith("pooler.")]
+def compressible_parameters(graph) -> list[str]:
+    """Parameters a compression changes: more than WEIGHT_THRESHOLD values and used by the graph (not BERT's
+    pooler, whose output no embedding reads). Smaller ones stay fp16 in every variant."""
+    return [name for name, p in graph.state_dict().items()
+            if p.numel() > WEIGHT_THRESHOLD and not name.startswith("model.pooler.")]
 
 
-def decompressed_state_dict(package, model) -> dict:
-    """The package's weights, decompressed to float, keyed by the torch model's parameter names.
+def decompressed_state_dict(package, graph) -> dict:
+    """The package's weights, decompressed to float, keyed by the EmbeddingGraph's parameter names.
 
     Only weights that the converter kept as named constants and that match a parameter
     by name and shape are returned (a table the static graph sliced fills its leading
@@ -212,7 +228,7 @@ def decompressed_state_dict(package, model) -> dict:
     preflight()
     mlmodel = cto.decompress_weights(ct.models.MLModel(str(package), skip_model_load=True))
     metadata = cto.get_weights_metadata(mlmodel, weight_threshold=0)
-    targets = {name.replace("_", "."): (name, p) for name, p in model.state_dict().items()}
+    targets = {name.replace("_", "."): (name, p) for name, p in graph.state_dict().items()}
     found = {}
     for const_name, meta in metadata.items():
         key = _torch_name(const_name)
@@ -234,3 +250,26 @@ def decompressed_state_dict(package, model) -> dict:
                 found[name] = param.detach().clone()  # a gather at constant index 0 (token type): one row repeated
                 found[name][0] = value[0]
     return found
+
+
+def load(path, spec: ModelSpec, recipe: Recipe) -> Runtime:
+    """The package on every compute unit (macOS only): ALL first, the others timed beside it."""
+    encoders = {units: predict_encoder(package(path, units), recipe.max_length, spec.padding_side)
+                for units in COMPUTE_UNITS}
+    return Runtime(encoders.pop(COMPUTE_UNITS[0]), f"Core ML runtime, compute units {COMPUTE_UNITS[0]}",
+                   also_timed=encoders)
+
+
+def stand_in(path, loaded: LoadedModel, recipe: Recipe) -> Runtime:
+    """The package's weights decompressed into the torch graph: accuracy where Core ML cannot predict."""
+    graph = EmbeddingGraph(eager(replace(loaded, model=deepcopy(loaded.model))), recipe).eval()
+    state = decompressed_state_dict(path, graph)
+    graph.load_state_dict(state, strict=False)
+    compressible = compressible_parameters(graph)
+    mapped = len(set(state) & set(compressible))
+    return Runtime(torch_encoder(graph, recipe, loaded.spec), "weights decompressed into the torch graph, not the "
+                   f"Core ML runtime ({mapped} of {len(compressible)} compressible tensors mapped back)")
+
+
+CONVERTER = register(Converter(name="coreml", variants=VARIANTS, base="fp16", preflight=preflight, convert=convert,
+                               load=load, output_shape=output_shape, code=(__file__,), stand_in=stand_in))

@@ -1,17 +1,25 @@
-"""The traceable form of a transformer that every exporter shares.
+"""The shippable graph every exporter traces: token ids and mask in, the final embedding out.
 
-transformers 5 builds attention masks with ops the Core ML frontend lacks (`new_ones`)
-and changed BertModel's positional arguments, so exporters trace this wrapper instead:
-keyword inputs, a pre-built 4-D additive float mask (causal AND padding for a decoder),
-eager attention, and every hidden layer stacked in one output so pooling, last-N
-averaging, clamp and L2 are re-applied outside the graph by `workbench.embed`.
+transformers 5 builds attention masks with ops the Core ML frontend lacks (`new_ones`) and
+changed BertModel's positional arguments, so exporters trace this wrapper instead: keyword
+inputs, a pre-built 4-D additive float mask (causal AND padding for a decoder), eager
+attention. Pooling, last-N averaging, the model's Dense layers, the FP16 clamp and L2
+normalisation all run inside it, through the same function `workbench.embed` uses.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 import torch
 
+from workbench.convert.registry import fixed_shape
+from workbench.core.embedding import Recipe, pooled_output
+from workbench.core.models import LoadedModel
+
 MASK_MIN = -1e4  # additive mask value: large enough to zero a softmax weight, finite in fp16
+OUTPUT_NAME = "embedding"  # the one output of every artifact: [batch, dim]
 
 
 def additive_mask(attention_mask: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -23,27 +31,53 @@ def additive_mask(attention_mask: torch.Tensor, causal: bool) -> torch.Tensor:
     return (1.0 - keep) * MASK_MIN
 
 
-class HiddenStates(torch.nn.Module):
-    """input_ids, attention_mask -> all hidden states stacked as [layers + 1, B, T, H]."""
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Unit rows; dividing by the largest component first keeps the sum of squares finite in fp16."""
+    x = x / x.abs().amax(dim=-1, keepdim=True).clamp_min(1e-12)
+    return x / x.pow(2).sum(dim=-1, keepdim=True).sqrt().clamp_min(1e-12)
 
-    def __init__(self, model: torch.nn.Module, causal: bool):
+
+class EmbeddingGraph(torch.nn.Module):
+    """input_ids, attention_mask [B, T] -> the [B, dim] embedding, exactly as a user ships it."""
+
+    def __init__(self, loaded: LoadedModel, recipe: Recipe):
         super().__init__()
-        self.model = model
-        self.causal = causal
+        self.model = loaded.model
+        self.recipe = recipe
+        self.causal = loaded.spec.architecture == "decoder"
+        self.dense = torch.nn.ModuleList()
+        self.activations = []
+        for layer in loaded.dense_layers:  # parameters, so converters keep their names
+            linear = torch.nn.Linear(layer["weight"].shape[1], layer["weight"].shape[0], bias=layer["bias"] is not None)
+            linear.weight.data.copy_(layer["weight"])
+            if layer["bias"] is not None:
+                linear.bias.data.copy_(layer["bias"])
+            self.dense.append(linear)
+            self.activations.append(layer["activation"])
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        deepest = self.recipe.last_n_layers
         mask = additive_mask(attention_mask, self.causal).to(self.model.dtype)
         extra = {"use_cache": False} if self.causal else {}
-        out = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True, **extra)
-        layers = list(out.hidden_states)
-        layers[-1] = out.last_hidden_state
-        return torch.stack(layers, dim=0)
+        out = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=deepest > 1, **extra)
+        layers = list(out.hidden_states) if deepest > 1 else [out.last_hidden_state]
+        layers[-1] = out.last_hidden_state  # some decoders store the pre-norm state last
+        dense = [{"weight": d.weight, "bias": d.bias, "activation": a} for d, a in zip(self.dense, self.activations)]
+        pooled = pooled_output(layers, attention_mask, self.recipe, dense)
+        return l2_normalize(pooled) if self.recipe.normalize else pooled
 
 
-def eager_model(source: str) -> torch.nn.Module:
-    """FP32 weights from a local folder with eager attention (safetensors only, no remote code)."""
-    from transformers import AutoModel
+def torch_encoder(graph: EmbeddingGraph, recipe: Recipe, spec) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(ids, mask) -> [B, dim] through the torch graph, padded to the artifact's fixed shape like the real one."""
+    def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        ids, mask = fixed_shape(ids, mask, recipe.max_length, spec.padding_side)
+        with torch.inference_mode():
+            return graph(torch.from_numpy(ids), torch.from_numpy(mask)).float().numpy()
 
-    model = AutoModel.from_pretrained(source, use_safetensors=True, dtype="float32", trust_remote_code=False,
-                                      attn_implementation="eager", local_files_only=True)
-    return model.eval()
+    return encode
+
+
+def eager(loaded: LoadedModel) -> LoadedModel:
+    """`loaded` switched to eager attention, the one every exporter can trace (weights shared, not copied)."""
+    loaded.model.set_attn_implementation("eager")
+    return loaded

@@ -1,128 +1,246 @@
-"""MLX variants of Qwen3-family decoders: fp32, and 4-/8-bit affine quantization, group 64.
+"""MLX artifacts through mlx-embeddings: fp32, fp16, and 8-/4-bit affine quantization in groups of 64.
 
-mlx-lm supplies the Qwen3 layers; the weights are read from the local safetensors
-folder (embedding checkpoints are saved without the `model.` prefix and LM head
-that `mlx_lm.load` expects), and the layers are run one by one so every hidden
-state comes back for the workbench's pooling.
+The artifact is the folder `mlx_embeddings.convert` writes (what a user loads with
+`mlx_embeddings.load`), plus `head.json` / `head.safetensors`: the recipe and the model's Dense
+layers. MLX has no exported graph: `encode` runs the layers, then pooling, last-N averaging, the
+Dense layers, the FP16 clamp and L2 normalisation in MLX operations after them.
+mlx-embeddings serves both families the workbench measures (BERT encoders and Qwen3 decoders)
+from one loader and one folder format, which mlx-lm (decoders only) cannot.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import tempfile
+from copy import deepcopy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from workbench.convert.graph import MASK_MIN
-from workbench.core.precision import PlatformNotAvailable
+from workbench.convert.graph import MASK_MIN, EmbeddingGraph, eager, torch_encoder
+from workbench.convert.registry import Converter, Runtime, fixed_shape, register
+from workbench.core.embedding import Recipe
+from workbench.core.models import LoadedModel
+from workbench.core.precision import FP16_MAX, PlatformNotAvailable
 
-VARIANTS = ("fp32", "q8", "q4")
+VARIANTS = {
+    "fp32": "float32 weights",
+    "fp16": "float16 weights",
+    "q8": "8-bit affine, groups of 64 (scale and bias per group)",
+    "q4": "4-bit affine, groups of 64 (scale and bias per group)",
+}
 BITS = {"q8": 8, "q4": 4}
 GROUP_SIZE = 64
-SUPPORTED_TYPES = ("qwen3",)
+SUPPORTED_TYPES = ("bert", "qwen3")  # model types whose layers encode() knows how to walk
+HEAD_FILE = "head.json"
+DENSE_FILE = "head.safetensors"
 
 
-def preflight(model_type: str | None = None) -> None:
-    """Name what MLX cannot do here (missing package, a model family mlx-lm lacks) and what to do."""
+def preflight(loaded: LoadedModel | None = None) -> None:
+    """Name what MLX cannot do here (missing package, a model family it lacks) and what to do."""
     import importlib.util
 
-    for package in ("mlx", "mlx_lm"):
+    for package in ("mlx", "mlx_embeddings"):
         if importlib.util.find_spec(package) is None:
             raise PlatformNotAvailable(f"{package.replace('_', '-')} is not installed. "
-                                       "Fix: pip install 'mlx[cpu]' mlx-lm on Linux, or mlx mlx-lm on macOS")
+                                       "Fix: pip install 'mlx[cpu]' mlx-embeddings on Linux, or mlx mlx-embeddings on macOS")
+    model_type = getattr(getattr(loaded, "model", None), "config", None)
+    model_type = getattr(model_type, "model_type", None)
     if model_type is not None and model_type not in SUPPORTED_TYPES:
-        raise PlatformNotAvailable(
-            f"not supported by MLX here: model type {model_type!r} (BERT-family encoders are not in mlx-lm); "
-            f"this study runs MLX for {', '.join(SUPPORTED_TYPES)} checkpoints only. Use Core ML or ONNX for it.")
+        raise PlatformNotAvailable(f"not supported by MLX here: model type {model_type!r}; the workbench runs MLX for "
+                                   f"{', '.join(SUPPORTED_TYPES)} checkpoints. Use Core ML or ONNX for it.")
+    if loaded is not None and not Path(loaded.source).is_dir():
+        raise PlatformNotAvailable("MLX converts from a local model folder; pass the folder as `model`")
 
 
-def _config(source) -> dict:
-    return json.loads((Path(source) / "config.json").read_text())
-
-
-def _quantizable(group_size: int):
-    """Quantize Linear/Embedding layers whose input width divides into whole groups; leave the rest float."""
-    import mlx.nn as nn
-
-    def predicate(_path, module):
-        return isinstance(module, (nn.Linear, nn.Embedding)) and module.weight.shape[-1] % group_size == 0
-
-    return predicate
-
-
-def _build(config: dict, weights: dict, bits: int | None):
-    """A Qwen3 body (no LM head) with `weights`, quantized in place when `bits` is set."""
-    from mlx_lm.models import qwen3
-
-    body = qwen3.Qwen3Model(qwen3.ModelArgs.from_dict(config))
-    if bits:
-        _quantize(body, bits)  # the same layers as when it was written, so the saved weights fit
-    body.load_weights(list(weights.items()), strict=True)
-    body.eval()
-    return body
-
-
-def build(variant: str, source: str, folder) -> Path:
-    """Write one variant as a folder (weights.safetensors + config.json) and return its path."""
+def convert(load, recipe: Recipe, variant: str, folder, base=None) -> Path:
+    """Write the mlx-embeddings folder for `variant`, with the recipe and Dense layers beside it."""
     import mlx.core as mx
-    from mlx.utils import tree_flatten
+    from mlx_embeddings import convert as mlx_convert
 
     if variant not in VARIANTS:
         raise ValueError(f"MLX variant {variant!r} is not known; choose from {', '.join(VARIANTS)}")
-    config = _config(source)
-    preflight(config.get("model_type"))
-    weights = {}
-    for file in sorted(Path(source).glob("*.safetensors")):
-        for name, value in mx.load(str(file)).items():
-            if not name.startswith("lm_head."):
-                weights[name.removeprefix("model.")] = value.astype(mx.float32)
-    body = _build(config, weights, None)
-    bits = BITS.get(variant)
-    if bits:
-        config = {**config, "workbench_mlx": {"bits": bits, "group_size": GROUP_SIZE,
-                                              "quantized_layers": _quantize(body, bits)}}
+    loaded = load()
+    preflight(loaded)
     out = Path(folder) / f"mlx_{variant}"
-    out.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(out / "weights.safetensors"), dict(tree_flatten(body.parameters())))
-    (out / "config.json").write_text(json.dumps(config, indent=1))
+    bits = BITS.get(variant)
+    with tempfile.TemporaryDirectory(prefix="mlx-stage-") as stage, contextlib.redirect_stdout(io.StringIO()):
+        # Only the transformer's own files: mlx-embeddings 0.1.0 globs model*.safetensors recursively and would
+        # take a sentence-transformers Dense module (2_Dense/model.safetensors) for transformer weights.
+        for file in Path(loaded.source).iterdir():
+            if file.is_file():
+                (Path(stage) / file.name).symlink_to(file)
+        mlx_convert(stage, str(out), quantize=bits is not None, q_group_size=GROUP_SIZE, q_bits=bits or 4,
+                    dtype="float16" if variant == "fp16" else "float32")  # its "[INFO]" lines go nowhere
+    _flatten_rope(out / "config.json")
+    dense = {f"{i}.{k}": mx.array(layer[k].float().numpy()) for i, layer in enumerate(loaded.dense_layers)
+             for k in ("weight", "bias") if layer[k] is not None}
+    if dense:
+        mx.save_safetensors(str(out / DENSE_FILE), dense)
+    head = {"recipe": recipe.as_dict(), "causal": loaded.spec.architecture == "decoder",
+            "padding_side": loaded.spec.padding_side, "dim": loaded.spec.dim,
+            "dense": [layer["activation"] for layer in loaded.dense_layers]}
+    (out / HEAD_FILE).write_text(json.dumps(head, indent=1))
     return out
 
 
-def _quantize(body, bits: int) -> int:
-    """Quantize in place; returns how many layers were quantized."""
-    import mlx.nn as nn
+def _flatten_rope(config_file: Path) -> None:
+    """Copy rope_theta to the top level where transformers 5 nested it under rope_parameters.
 
-    predicate = _quantizable(GROUP_SIZE)
-    count = sum(1 for path, module in body.named_modules() if predicate(path, module))
-    nn.quantize(body, GROUP_SIZE, bits, class_predicate=predicate)
-    return count
+    mlx-embeddings 0.1.0 reads only the top-level key and otherwise assumes 1e6: a checkpoint saved
+    by transformers 5 with another base would get the wrong rotary frequencies (cosine 0.98 to torch
+    on the tiny test Qwen3). The published Qwen3-Embedding configs carry the top-level key already.
+    """
+    config = json.loads(config_file.read_text())
+    theta = (config.get("rope_parameters") or {}).get("rope_theta")
+    if theta is not None and "rope_theta" not in config:
+        config_file.write_text(json.dumps({**config, "rope_theta": theta}, indent=1))
 
 
-def load(path):
-    """A saved variant, ready to run."""
+def _head(path) -> dict:
+    return json.loads((Path(path) / HEAD_FILE).read_text())
+
+
+def output_shape(path) -> tuple:
+    """The shape encode() returns: [batch, dim] (MLX declares no graph outputs; the head file does)."""
+    return ("batch", _head(path)["dim"])
+
+
+def _hidden_states(model, ids, mask, causal: bool) -> list:
+    """Every hidden layer of an mlx-embeddings BERT or Qwen3 model, the last one as its model returns it."""
+    import mlx.core as mx
+
+    keep = mask[:, None, None, :].astype(np.float32)
+    if causal:
+        keep = keep * np.tril(np.ones((ids.shape[1], ids.shape[1]), np.float32))[None, None]
+    additive = mx.array((1.0 - keep) * MASK_MIN)
+    tokens = mx.array(ids.astype(np.int32))
+    if hasattr(model, "encoder"):  # BERT: embeddings, then encoder.layer
+        h = model.embeddings(tokens)
+        states = [h]
+        for layer in model.encoder.layer:
+            h = layer(h, additive)
+            states.append(h)
+        return states
+    body = model.model  # Qwen3: embed_tokens, layers, final norm
+    h = body.embed_tokens(tokens)
+    states = [h]
+    for layer in body.layers:
+        h = layer(h, additive)
+        states.append(h)
+    states[-1] = body.norm(h)
+    return states
+
+
+def _pool(name: str, hidden, mask):
+    """The workbench's pooling strategies in MLX operations (the torch ones are in workbench.core.pooling)."""
+    import mlx.core as mx
+
+    m = mx.array(mask.astype(np.float32))[:, :, None]
+    rows = mx.arange(hidden.shape[0])
+    if name == "mean":
+        return (hidden * m).sum(axis=1) / mx.maximum(m.sum(axis=1), 1.0)
+    if name == "mean_unmasked":
+        return hidden.mean(axis=1)
+    if name == "cls":
+        return hidden[rows, mx.array(mask.argmax(axis=1))]
+    if name == "last_token":
+        return hidden[rows, mx.array(mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1))]
+    if name == "max":
+        return mx.where(m > 0, hidden, mx.array(-np.inf, hidden.dtype)).max(axis=1)
+    raise ValueError(f"unknown pooling {name!r}")
+
+
+def load(path, spec=None, recipe: Recipe | None = None) -> Runtime:
+    """The folder loaded with mlx-embeddings, and an encode that applies the head in MLX.
+
+    The recipe and padding side come from the artifact's head file; `spec` and `recipe` are accepted
+    for the common interface. On Linux the CPU build runs, but slowly (a MiniLM batch of 32 x 32 tokens
+    takes 15 s in fp32 and 500 s in 4-bit on 2 cores): its timings are not representative.
+    """
+    import mlx.core as mx
+    from mlx_embeddings.utils import load_model
+
+    preflight()
+    path = Path(path)
+    model = load_model(path)
+    head = _head(path)
+    recipe = Recipe(**head["recipe"])
+    dense_file = path / DENSE_FILE
+    stored = mx.load(str(dense_file)) if dense_file.exists() else {}
+    dense = [(stored[f"{i}.weight"], stored.get(f"{i}.bias"), activation) for i, activation in enumerate(head["dense"])]
+
+    def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        ids, mask = fixed_shape(ids, mask, recipe.max_length, head["padding_side"])
+        layers = _hidden_states(model, ids, mask, head["causal"])[-recipe.last_n_layers:]
+        hidden = mx.stack(layers, axis=0).mean(axis=0) if len(layers) > 1 else layers[0]
+        pooled = _pool(recipe.pooling, hidden.astype(mx.float32), mask)
+        for weight, bias, activation in dense:
+            pooled = pooled @ weight.T + (bias if bias is not None else 0.0)
+            pooled = mx.tanh(pooled) if activation == "Tanh" else pooled
+        if recipe.clamp_fp16:
+            pooled = mx.clip(pooled, -FP16_MAX, FP16_MAX)
+        if recipe.normalize:
+            pooled = pooled / mx.maximum(mx.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+        mx.eval(pooled)
+        return np.array(pooled, dtype=np.float32)
+
+    if _apple():
+        return Runtime(encode, "MLX on Apple silicon")
+    return Runtime(encode, "MLX CPU build on Linux", representative=False)
+
+
+def dequantized_weights(path) -> dict[str, np.ndarray]:
+    """The artifact's transformer weights as float32 arrays, quantized ones dequantized (group-wise affine)."""
     import mlx.core as mx
 
     config = json.loads((Path(path) / "config.json").read_text())
-    bits = config.get("workbench_mlx", {}).get("bits")
-    return _build(config, mx.load(str(Path(path) / "weights.safetensors")), bits)
+    quant = config.get("quantization") or {}
+    stored = {}
+    for file in sorted(Path(path).glob("model*.safetensors")):
+        stored.update(mx.load(str(file)))
+    out = {}
+    for name, value in stored.items():
+        if name.endswith((".scales", ".biases")):
+            continue
+        prefix = name.removesuffix(".weight")
+        if f"{prefix}.scales" in stored:
+            value = mx.dequantize(value, stored[f"{prefix}.scales"], stored[f"{prefix}.biases"],
+                                  quant["group_size"], quant["bits"])
+        out[name] = np.array(value.astype(mx.float32))
+    return out
 
 
-def layers_runner(body):
-    """(ids, mask) -> stacked hidden layers (causal AND padding mask), for `with_backend`."""
-    import mlx.core as mx
+def stand_in(path, loaded: LoadedModel, recipe: Recipe) -> Runtime:
+    """The artifact's weights, dequantized, in the torch graph: accuracy without the slow Linux CPU build."""
+    import torch
 
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        size = ids.shape[1]
-        keep = mask[:, None, None, :].astype(np.float32) * np.tril(np.ones((size, size), np.float32))[None, None]
-        additive = mx.array((1.0 - keep) * MASK_MIN)
-        h = body.embed_tokens(mx.array(ids.astype(np.int32)))
-        states = [h]
-        for layer in body.layers:
-            h = layer(h, additive, None)
-            states.append(h)
-        states[-1] = body.norm(h)
-        stacked = mx.stack(states, axis=0)
-        mx.eval(stacked)
-        return np.array(stacked, copy=False)
+    graph = EmbeddingGraph(eager(replace(loaded, model=deepcopy(loaded.model))), recipe).eval()
+    targets = graph.state_dict()
+    state = {}
+    for name, value in dequantized_weights(path).items():
+        for candidate in (f"model.{name}", f"model.{name.removeprefix('model.')}"):
+            if candidate in targets and tuple(targets[candidate].shape) == value.shape:
+                state[candidate] = torch.from_numpy(value)
+                break
+    graph.load_state_dict(state, strict=False)
+    expected = [n for n in targets if n.startswith("model.") and not n.startswith("model.pooler.")]
+    mapped = len(set(state) & set(expected))
+    return Runtime(torch_encoder(graph, recipe, loaded.spec), "weights dequantized from the MLX artifact into the "
+                   f"torch graph, not the MLX runtime ({mapped} of {len(expected)} tensors mapped back)")
 
-    return run
+
+def _apple() -> bool:
+    import platform
+
+    return platform.system() == "Darwin" and platform.machine() == "arm64"
+
+
+CONVERTER = register(Converter(
+    name="mlx", variants=VARIANTS, base=None, preflight=preflight, convert=convert, load=load,
+    output_shape=output_shape, code=(__file__,), stand_in=stand_in,
+    outside_graph="MLX has no exported graph: pooling, Dense layers, clamp and L2 run as MLX operations after "
+                  "the layers, in the same encode call"))

@@ -58,7 +58,7 @@ def cache_key(loaded: LoadedModel, texts: list[str], recipes: dict[str, Recipe],
         "spec": asdict(loaded.spec),
         "precision": loaded.precision,
         "device": loaded.device,
-        "backend": "torch",
+        "backend": loaded.artifact_sha256 or "torch",  # an artifact's content, so a rebuilt one is re-embedded
         "recipes": {name: recipe.as_dict() for name, recipe in recipes.items()},
         "prompt": prompt,
         "texts": hashlib.sha256("\x00".join(texts).encode()).hexdigest(),

@@ -71,7 +71,7 @@ class Embeddings:
     """Vectors for a list of texts, plus what a drift analysis needs."""
 
     vectors: np.ndarray  # final float32 vectors (L2-normalised when the recipe says so)
-    pooled: np.ndarray  # after pooling and clamp, before normalisation (float32)
+    pooled: np.ndarray  # after pooling and clamp, before normalisation (float32); an artifact: its output
     n_tokens: np.ndarray  # tokens per text before truncation, special tokens included
     truncated: np.ndarray  # bool: text was cut at max_length
     precision: str
@@ -111,21 +111,37 @@ def _hidden_layers(loaded: LoadedModel, batch: dict, deepest: int) -> list[torch
     return layers
 
 
-def _pool_recipe(loaded: LoadedModel, layers: list[torch.Tensor], mask: torch.Tensor, recipe: Recipe) -> np.ndarray:
-    """Layers -> pooled (and clamped) vectors in the model's own dtype, as a converted graph computes them."""
+def _in_dtype(tensor: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """`tensor` in `dtype`, with no cast when it already is: a traced graph then keeps the weight's own name."""
+    return tensor if tensor is None or tensor.dtype == dtype else tensor.to(dtype)
+
+
+def pooled_output(layers: list[torch.Tensor], mask: torch.Tensor, recipe: Recipe, dense_layers: list[dict]) -> torch.Tensor:
+    """Layers -> pooled vectors: last-N average, pooling, Dense layers, FP16 clamp, in the layers' dtype.
+
+    The one implementation of the recipe's head: `embed` runs it after a torch forward pass and
+    every exported graph (`workbench.convert.graph.EmbeddingGraph`) traces it.
+    """
     hidden = average_last_layers(layers, recipe.last_n_layers)
     pooled = pool(recipe.pooling, hidden, mask)
-    for layer in loaded.dense_layers:
-        pooled = torch.nn.functional.linear(
-            pooled,
-            layer["weight"].to(pooled.dtype),
-            None if layer["bias"] is None else layer["bias"].to(pooled.dtype),
-        )
+    for layer in dense_layers:
+        pooled = torch.nn.functional.linear(pooled, _in_dtype(layer["weight"], pooled.dtype),
+                                            _in_dtype(layer["bias"], pooled.dtype))
         if layer["activation"] == "Tanh":
             pooled = torch.tanh(pooled)
     if recipe.clamp_fp16:
         pooled = pooled.clamp(-FP16_MAX, FP16_MAX)
-    return pooled.float().cpu().numpy()
+    return pooled
+
+
+def _batch_vectors(loaded: LoadedModel, batch: dict, recipes: dict[str, Recipe], deepest: int) -> dict[str, np.ndarray]:
+    """One batch through the model: a converted artifact's own output, or the torch forward pass and head."""
+    if loaded.encoder is not None:  # the artifact applies its recipe inside: every recipe name gets its output
+        out = np.asarray(loaded.encoder(batch["input_ids"].numpy(), batch["attention_mask"].numpy()), np.float32)
+        return dict.fromkeys(recipes, out)
+    layers = _hidden_layers(loaded, batch, deepest)
+    return {name: pooled_output(layers, batch["attention_mask"], recipe, loaded.dense_layers).float().cpu().numpy()
+            for name, recipe in recipes.items()}
 
 
 def embed_many(
@@ -173,9 +189,7 @@ def embed_many(
                 max_length=first.max_length,
                 return_tensors="pt",
             ).to(loaded.device)
-            layers = _hidden_layers(loaded, dict(batch), deepest)
-            for name, recipe in recipes.items():
-                vectors = _pool_recipe(loaded, layers, batch["attention_mask"], recipe)
+            for name, vectors in _batch_vectors(loaded, dict(batch), recipes, deepest).items():
                 for row, i in enumerate(idx):
                     pooled[name][int(i)] = vectors[row]
             if on_batch is not None:

@@ -130,6 +130,10 @@ class LoadedModel:
     dense_layers: list = field(default_factory=list)  # sentence-transformers Dense modules after pooling
     precision: str = "fp32"
     device: str = "cpu"
+    # A converted artifact standing in for `model`: int64 ids, mask [B, T] -> final [B, dim] vectors (pooling,
+    # Dense, clamp and L2 inside it), and its content hash, which keys its cached embeddings.
+    encoder: object = None
+    artifact_sha256: str = ""
 
     def to(self, precision: str, device: str = "cpu") -> "LoadedModel":
         """A copy of the model cast to `precision` on `device`; the original is untouched."""

@@ -35,16 +35,22 @@ def last_token_index(mask: torch.Tensor) -> torch.Tensor:
     return seq_len - 1 - mask.to(torch.int64).flip(dims=[1]).argmax(dim=1)
 
 
+def _select(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Row i of the result is hidden[i, index[i]], as a 0/1-weighted sum: exact, and traceable by every
+    exporter (advanced indexing with two index tensors becomes a gather over a list the Core ML tools reject)."""
+    positions = torch.arange(hidden.shape[1], device=hidden.device)
+    weights = (positions[None, :] == index[:, None]).to(hidden.dtype)
+    return (hidden * weights.unsqueeze(-1)).sum(dim=1)
+
+
 def cls(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The first real token ([CLS] for BERT-style tokenizers)."""
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    return hidden[rows, first_token_index(mask)]
+    return _select(hidden, first_token_index(mask))
 
 
 def last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The last real token (what decoder embedders such as Qwen3-Embedding are trained on)."""
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    return hidden[rows, last_token_index(mask)]
+    return _select(hidden, last_token_index(mask))
 
 
 def max(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # noqa: A001 - strategy name

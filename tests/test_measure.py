@@ -1,0 +1,137 @@
+"""Building and measuring variants: the plan, the artifact cache, failures as row notes, the notebook."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import workbench
+from workbench.convert import artifacts, measure, registry
+from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.core.resources import ChildRun
+
+RECIPE = workbench.Recipe(max_length=16, last_n_layers=2)
+
+
+def _in_process(fn, *args, preload=(), **kwargs):
+    return ChildRun(fn(*args, **kwargs), 0, 0, 0.0)
+
+
+def test_plan_adds_the_base_variant_and_rejects_unknown_names():
+    assert measure.plan(["onnx", "coreml"], '["int8"]') == [("onnx", "fp32"), ("onnx", "int8"), ("coreml", "fp16"),
+                                                          ("coreml", "int8")]
+    assert measure.plan(["mlx"], ["q4", "fp16"]) == [("mlx", "fp16"), ("mlx", "q4")]  # no base: each stands alone
+    with pytest.raises(ValueError, match="format 'tflite' is not known"):
+        measure.plan(["tflite"], ["int8"])
+    with pytest.raises(ValueError, match="variant 'int3' belongs to none of onnx"):
+        measure.plan(["onnx"], ["int3"])
+
+
+def test_a_conversion_that_raises_becomes_a_row_note(tiny_bert_dir, monkeypatch):
+    def in_process(fn, *args, **kwargs):
+        if fn is measure.convert_step:
+            raise RuntimeError("converter exploded\nsecond line")
+        return _in_process(fn, *args, **kwargs)
+
+    monkeypatch.setattr(measure, "run_in_child", in_process)
+    loaded = workbench.load_model(str(tiny_bert_dir))
+    with pytest.warns(UserWarning, match="onnx_fp32 failed; its row carries the note"):
+        rows = measure.run_variants(loaded, str(tiny_bert_dir), [("onnx", "fp32"), ("onnx", "int8")],
+                                    ("", "skip", "skip", 8), RECIPE, batch_sizes=(1,), repeats=1)
+    assert rows[0].evaluated is not None  # the reference was measured before the failures
+    assert rows[1].notes == ["failed on this machine (RuntimeError: converter exploded)"]
+    assert rows[2].notes == ["not built: it derives from onnx_fp32, which was not built"]
+
+
+def test_a_new_format_is_one_registered_converter(tiny_bert_dir, tmp_path, monkeypatch):
+    """A format the study has never heard of runs through the same loop: registration is all it takes."""
+
+    def convert(load, recipe, variant, folder, base=None):
+        out = tmp_path / "toy" / variant
+        out.mkdir(parents=True)
+        (out / "scale.txt").write_text("0.5" if variant == "half" else "1.0")
+        return out
+
+    def load(path, loaded, recipe):
+        scale = float((Path(path) / "scale.txt").read_text())
+        return registry.Runtime(lambda ids, mask: scale * np.eye(32, dtype=np.float32)[ids.sum(axis=1) % 32],
+                                "toy runtime")
+
+    toy = registry.Converter("toy", {"full": "as is", "half": "scaled by one half"}, None, lambda loaded=None: None,
+                             convert, load, lambda path: ("batch", 32))
+    monkeypatch.setitem(registry.CONVERTERS, "toy", toy)
+    monkeypatch.setattr(measure, "run_in_child", _in_process)
+    loaded = workbench.load_model(str(tiny_bert_dir))
+    rows = measure.run_variants(loaded, str(tiny_bert_dir), measure.plan(["toy"], ["half"]), ("", "skip", "skip", 4),
+                                RECIPE, batch_sizes=(1,), repeats=1)
+    assert [r.key for r in rows] == ["torch_fp32", "toy_half"]
+    assert rows[1].evaluated["runtime"] == "toy runtime" and rows[1].size_bytes == 3
+
+
+def test_artifacts_are_reused_and_a_changed_one_is_rebuilt(tiny_bert_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+
+    def counting(fn, *args, **kwargs):
+        if fn is measure.convert_step:
+            calls.append(args[:2])
+        return _in_process(fn, *args, **kwargs)
+
+    monkeypatch.setattr(measure, "run_in_child", counting)
+    loaded = workbench.load_model(str(tiny_bert_dir))
+    run = lambda: measure.run_variants(loaded, str(tiny_bert_dir), [("onnx", "fp32"), ("onnx", "int8")],  # noqa: E731
+                                       ("", "skip", "skip", 4), RECIPE, batch_sizes=(1,), repeats=1)
+    first = run()
+    assert calls == [("onnx", "fp32"), ("onnx", "int8")] and not first[1].cached
+    second = run()
+    assert calls == [("onnx", "fp32"), ("onnx", "int8")], "identical artifacts are taken from the cache"
+    assert second[2].cached and second[2].path == first[2].path
+    assert "artifact from the cache" not in "; ".join(second[2].notes)  # the table adds that, from `cached`
+    (tmp := next((tmp_path / "cache" / "artifacts").glob(f"{second[2].convert.key}/onnx_int8/model.onnx"))).write_bytes(
+        tmp.read_bytes() + b"\0")
+    with pytest.warns(UserWarning, match="rejected .its files no longer match the recorded SHA-256"):
+        third = run()
+    assert calls[-1] == ("onnx", "int8") and len(calls) == 3 and not third[2].cached
+
+
+def test_the_artifact_key_follows_code_recipe_and_base(tiny_bert_dir, monkeypatch, tmp_path):
+    loaded = workbench.load_model(str(tiny_bert_dir))
+    onnx = registry.get("onnx")
+    key = artifacts.artifact_key(onnx, "int8", loaded, RECIPE, "base-a")
+    assert key == artifacts.artifact_key(onnx, "int8", loaded, RECIPE, "base-a")
+    assert key != artifacts.artifact_key(onnx, "int8", loaded, replace(RECIPE, last_n_layers=1), "base-a")
+    assert key != artifacts.artifact_key(onnx, "int8", loaded, RECIPE, "base-b")
+    edited = tmp_path / "onnx_edited.py"
+    edited.write_text(open(onnx.code[0]).read() + "\n# a converter fix\n")
+    assert key != artifacts.artifact_key(replace(onnx, code=(str(edited),)), "int8", loaded, RECIPE, "base-a")
+
+
+def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
+    import papermill
+
+    out = tmp_path / "out"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "03_quantization.ipynb"), str(tmp_path / "run.ipynb"), kernel_name="python3",
+        progress_bar=False,
+        parameters=dict(model=str(tiny_qwen3_dir), formats='["mlx", "coreml"]', variants='["fp32", "q8", "int4"]',
+                        last_n_layers=2, max_length=16, max_texts=4, sts_path="skip", batch_sizes=[1],
+                        latency_repeats=2, output_dir=str(out)))
+    data = json.loads((out / "results.json").read_text())
+    r = data["results"]
+    assert data["status"] == "complete"
+    assert r["mean_cosine_mlx_fp32"] > 0.99999
+    assert r["mean_cosine_mlx_q8"] < 1.0
+    assert r["size_mb_mlx_q8"] < r["size_mb_mlx_fp32"]
+    assert r["peak_convert_rss_mb_mlx_q8"] > 0
+    # MLX's Linux CPU build runs, but its speed says nothing about Apple silicon: one call in the note, no latency
+    assert r["latency_p50_ms_mlx_q8"] is None and "not representative" in data["notes"]["latency_p50_ms_mlx_q8"]
+    assert r["peak_convert_rss_mb_torch_fp32"] is None and data["notes"]["peak_convert_rss_mb_torch_fp32"]
+    # Core ML on Linux: sized and scored from decompressed weights, latency not measured and saying why
+    assert r["size_mb_coreml_int4"] < r["size_mb_coreml_fp16"] and r["mean_cosine_coreml_int4"] > 0.98
+    assert r["latency_p50_ms_coreml_int4"] is None
+    assert "not measured on this platform" in data["notes"]["latency_p50_ms_coreml_int4"]
+    assert np.isfinite(r["mean_cosine_coreml_fp32"])
