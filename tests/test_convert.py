@@ -240,3 +240,16 @@ def test_fixed_shape_pads_on_the_model_side():
     right = registry.fixed_shape(ids, mask, 4, "right")
     assert left[0].tolist() == [[0, 0, 4, 5]] and left[1].tolist() == [[0, 0, 1, 1]]
     assert right[0].tolist() == [[4, 5, 0, 0]] and right[1].tolist() == [[1, 1, 0, 0]]
+
+
+def test_onnx_weights_past_the_protobuf_limit_go_to_an_external_file(tiny_bert_dir, tmp_path, monkeypatch):
+    """Full-size models (Qwen3 0.6B fp32 is 2.4 GB) exceed protobuf's 2 GB: the derived graphs must keep working."""
+    monkeypatch.setattr(onnx, "PROTOBUF_LIMIT", 1000)  # the tiny BERT's weights then count as large
+    loaded = workbench.load_model(str(tiny_bert_dir))
+    recipe = workbench.Recipe(max_length=8, last_n_layers=1)
+    base = onnx.convert(lambda: loaded, recipe, "fp32", tmp_path)
+    for variant in ("fp16", "int8"):
+        folder = onnx.convert(lambda: loaded, recipe, variant, tmp_path, base)
+        assert len(list(folder.iterdir())) == 2, f"{variant}: model.onnx and its external weights"
+        vectors = onnx.load(folder, loaded.spec, recipe).encode(np.ones((2, 8), np.int64), np.ones((2, 8), np.int64))
+        assert vectors.shape == (2, 32) and np.isfinite(vectors).all()

@@ -54,9 +54,12 @@ def export(loaded: LoadedModel, recipe: Recipe, path) -> Path:
 
 def _is_large(model) -> bool:
     """Past protobuf's 2 GB limit the weights must live in an external data file beside the graph."""
-    from onnx import numpy_helper
+    import math
 
-    return sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer) > PROTOBUF_LIMIT
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    return sum(math.prod(t.dims) * tensor_dtype_to_np_dtype(t.data_type).itemsize
+               for t in model.graph.initializer) > PROTOBUF_LIMIT  # from shapes: no copy of the weights
 
 
 def to_fp16(fp32_folder, path) -> Path:
