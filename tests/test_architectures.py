@@ -49,14 +49,17 @@ def test_random_model_is_built_in_the_target_dtype_seeded_and_labelled():
     assert first.spec.params_millions * 1e6 == sum(p.numel() for p in first.model.parameters())
 
 
-def test_scaled_gemma_keeps_its_dense_head_only_at_its_own_width():
+def test_scaled_gemma_scales_its_dense_head_with_the_width():
     gemma = architectures.architecture("embeddinggemma-300m")
     deeper = gemma.scaled(num_hidden_layers=2, vocab_size=512)
-    narrower = gemma.scaled(hidden_size=128, num_hidden_layers=2, vocab_size=512, head_dim=32)
+    narrower = gemma.scaled(hidden_size=128, num_hidden_layers=2, vocab_size=512, head_dim=32, num_attention_heads=2)
     assert deeper.dense == gemma.dense and deeper.output_dim == 768
-    assert narrower.dense == () and narrower.output_dim == 128
+    assert narrower.dense == ((128, 512, False, "Identity"), (512, 128, False, "Identity"))
+    assert narrower.output_dim == 128
     model = architectures.random_model(deeper, "fp32")
     assert [d["weight"].shape for d in model.dense_layers] == [(3072, 768), (768, 3072)]
+    small = architectures.random_model(narrower, "fp16")
+    assert [d["weight"].shape for d in small.dense_layers] == [(512, 128), (128, 512)]
 
 
 def test_no_quality_or_drift_is_computed_from_random_weights():

@@ -199,11 +199,22 @@ def test_l2_inside_the_graph_survives_fp16_range_values():
     assert torch.allclose(unit.float().norm(dim=1), torch.ones(2), atol=2e-3)
 
 
-def test_mlx_refuses_a_model_family_it_cannot_walk(tiny_bert_dir):
-    loaded = workbench.load_model(str(tiny_bert_dir))
-    loaded.model.config.model_type = "t5"
-    with pytest.raises(PlatformNotAvailable, match="not supported by MLX here: model type 't5'"):
-        mlx.preflight(loaded)
+def test_mlx_converts_and_loads_a_family_it_cannot_walk_but_refuses_to_run_it(tmp_path):
+    """EmbeddingGemma converts and loads (size, load RSS); encoding it says why not, instead of a wrong vector."""
+    import numpy as np
+
+    from workbench.core.architectures import architecture, random_model
+
+    arch = architecture("embeddinggemma-300m").scaled(name="tiny gemma", hidden_size=64, num_hidden_layers=2,
+                                                       intermediate_size=128, num_attention_heads=2,
+                                                       num_key_value_heads=1, head_dim=32, vocab_size=1000)
+    recipe = workbench.Recipe(max_length=8, last_n_layers=1, pooling="mean")
+    path = mlx.convert(lambda: random_model(arch, "fp16"), recipe, "q4", tmp_path)
+    runtime = mlx.load(path)
+    assert not runtime.representative
+    ids = np.ones((1, 8), dtype=np.int64)
+    with pytest.raises(PlatformNotAvailable, match="this one is 'gemma3_text' \\(converted and loaded, not run\\)"):
+        runtime.encode(ids, np.ones_like(ids))
 
 
 def test_coreml_preflight_names_the_numpy_fix(monkeypatch):

@@ -88,3 +88,44 @@ def test_beir_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataFormatError, match="missing corpus.jsonl, queries.jsonl, qrels/test.tsv"):
         data.load_beir(tmp_path / "empty")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_data(tmp_path):
+    bom = "\ufeff"
+    (tmp_path / "q.txt").write_text(bom + "first query\nsecond\n", encoding="utf-8")
+    assert data.load_queries(tmp_path / "q.txt") == ["first query", "second"]
+    (tmp_path / "s.csv").write_text(bom + "sentence1,sentence2,score\na,b,1.5\n", encoding="utf-8")
+    assert data.load_sts(tmp_path / "s.csv").sentence1 == ["a"]
+    (tmp_path / "q.jsonl").write_text(bom + json.dumps({"text": "hi"}) + "\n", encoding="utf-8")
+    assert data.load_queries(tmp_path / "q.jsonl") == ["hi"]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    (tmp_path / "latin.txt").write_bytes("ok\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"latin.txt:2: not UTF-8 text \(byte 0xe9\); save the file as UTF-8"):
+        data.load_queries(tmp_path / "latin.txt")
+    (tmp_path / "binary.tsv").write_bytes(b"\x00\xff\xfe")
+    with pytest.raises(DataFormatError, match="binary.tsv:1: not UTF-8"):
+        data.load_sts(tmp_path / "binary.tsv")
+
+
+@pytest.mark.parametrize("value", [123, None, ["a", "b"]], ids=["number", "null", "list"])
+def test_texts_that_are_not_strings_are_refused_with_file_and_line(tmp_path, value):
+    (tmp_path / "q.jsonl").write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": value}) + "\n")
+    with pytest.raises(DataFormatError, match=r"q.jsonl:2: the query must be a string; got"):
+        data.load_queries(tmp_path / "q.jsonl")
+    (tmp_path / "s.jsonl").write_text(json.dumps({"sentence1": value, "sentence2": "b", "score": 1}) + "\n")
+    with pytest.raises(DataFormatError, match=r"s.jsonl:1: sentence1 must be a string"):
+        data.load_sts(tmp_path / "s.jsonl")
+
+
+@pytest.mark.parametrize("score", ["nan", "inf", "-inf"])
+def test_non_finite_scores_are_refused(tmp_path, score):
+    (tmp_path / "s.tsv").write_text(f"a\tb\t1\nc\td\t{score}\n")
+    with pytest.raises(DataFormatError, match=rf"s.tsv:2: score '{score}' is not a finite number"):
+        data.load_sts(tmp_path / "s.tsv")
+
+
+def test_a_folder_given_as_a_queries_file_is_explained(tmp_path):
+    with pytest.raises(DataFormatError, match="is a folder; pass a file"):
+        data.load_queries(tmp_path)

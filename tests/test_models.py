@@ -60,7 +60,14 @@ def test_folder_without_safetensors_is_refused(tmp_path, tiny_bert_dir):
     shutil.copytree(tiny_bert_dir, folder)
     (folder / "model.safetensors").unlink()
     (folder / "pytorch_model.bin").write_bytes(b"not loaded: pickle is never read")
-    with pytest.raises(ModelNotAvailableError, match="safetensors weights only"):
+    with pytest.raises(ModelNotAvailableError, match="holds only pytorch_model.bin weights; the workbench loads "
+                                                     "safetensors only"):
+        workbench.load_model(str(folder))
+    (folder / "pytorch_model.bin").unlink()
+    with pytest.raises(ModelNotAvailableError, match=r"has config.json but no weights \(\*.safetensors\)"):
+        workbench.load_model(str(folder))
+    (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken")
+    with pytest.raises(ModelNotAvailableError, match="safetensors weights of .* are damaged"):
         workbench.load_model(str(folder))
 
 

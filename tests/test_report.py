@@ -54,3 +54,18 @@ def test_index_is_built_from_results_files_and_escapes_text(tmp_path):
     assert '<tr class="failed">' in page
     assert "best_precision = <b>fp16</b>" in page
     assert "1 held, 1 did not." in page and "mean vs CLS ~ 0.68 &mdash; measured 0.558" in page
+
+
+def test_a_run_labelled_random_weights_says_so_on_the_index(tmp_path):
+    from workbench.core.architectures import RANDOM_WEIGHTS
+    from workbench.run.results import Run
+
+    run = Run(tmp_path / "05-aaa", "05_scale", {})
+    run.record("size_gb_onnx_fp32_qwen3", 2.38, headline=True)
+    run.label(RANDOM_WEIGHTS + " <b>")
+    run.finish()
+    unlabelled = Run(tmp_path / "03-bbb", "03_quantization", {})
+    unlabelled.finish()
+    page = build_index(tmp_path).read_text()
+    assert page.count('class="label"') == 1
+    assert f'<em class="label">{RANDOM_WEIGHTS} &lt;b&gt;</em>' in page

@@ -1,5 +1,7 @@
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +10,10 @@ from workbench.core import files
 from workbench.run import results
 
 
-def test_record_writes_results_json_after_every_number(tmp_path):
+def test_record_writes_results_json_after_every_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_STEP_LOG", "")  # restored afterwards: later tests' children keep their output
     run = results.start_run(tmp_path / "out", "nb", {"model": "m", "precisions": ["fp16"]})
+    assert run.dir / "steps.log" == Path(os.environ["WORKBENCH_STEP_LOG"])
     results.record("mean_cosine_fp16", np.float32(0.5), headline=True)
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["status"] == "running"  # a later failure keeps what was measured

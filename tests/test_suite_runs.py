@@ -1,6 +1,7 @@
 """Suite runs: config resolution, hashing, skip/force, and a suite killed midway that resumes."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,20 @@ def test_resolution_order_highest_first(tmp_path):
     assert (config.jobs, sources["jobs"]) == (4, "$WORKBENCH_CONFIG (" + str(env_file) + ")")
     config, _ = resolve_config({}, None, {}, cwd, home)
     assert config.jobs == 3
+
+
+def test_the_cache_variable_is_honoured_between_config_files_and_the_command_line(tmp_path):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    _write(cwd / "workbench.yaml", "cache_dir: from-file\n")
+    config, sources = resolve_config({}, None, {"WORKBENCH_CACHE_DIR": "off"}, cwd, home)
+    assert (config.cache_dir, sources["cache_dir"]) == ("off", "$WORKBENCH_CACHE_DIR")
+    explicit = _write(tmp_path / "explicit.yaml", "cache_dir: explicit\n")
+    config, _ = resolve_config({}, str(explicit), {"WORKBENCH_CACHE_DIR": "off"}, cwd, home)
+    assert config.cache_dir == "explicit"
+    config, _ = resolve_config({"cache_dir": "cli"}, None, {"WORKBENCH_CACHE_DIR": "off"}, cwd, home)
+    assert config.cache_dir == "cli"
+    config, sources = resolve_config({}, None, {}, cwd, home)
+    assert config.cache_dir == "from-file"
 
 
 def test_config_errors_are_explained(tmp_path):
@@ -111,6 +126,7 @@ def test_failing_notebook_does_not_stop_the_suite(tmp_path):
     assert "1 of 2 run(s) failed: broken" in out.stderr
     broken, fine = (entry.folder(reports) for entry in load_suite(suite))
     assert "Unknown model" in (broken / "report.html").read_text()
+    assert json.loads((broken / "results.json").read_text())["status"].startswith("failed: UnknownModelError")
     assert json.loads((fine / "results.json").read_text())["status"] == "complete"
     index = (reports / "index.html").read_text()
     assert index.count('<tr class="failed">') == 1 and index.count('<tr class="ok">') == 1
@@ -122,3 +138,59 @@ def test_print_config_shows_sources(tmp_path):
     assert out.returncode == 0
     assert any(line.startswith("jobs") and "(command line)" in line for line in out.stdout.splitlines())
     assert any(line.startswith("kernel") and "(default)" in line for line in out.stdout.splitlines())
+
+
+def test_a_misspelt_suite_parameter_is_refused_with_the_close_name(tmp_path):
+    suite = _write(tmp_path / "s.yaml", "runs:\n  - name: a\n    notebook: 03_quantization\n    parameters:\n"
+                                        "      poolng: cls\n")
+    with pytest.raises(ValueError, match=r"parameter 'poolng' is not one of 03_quantization's \(did you mean 'pooling'\?\)\. Its"):
+        load_suite(suite)
+
+
+@pytest.mark.parametrize("suite", sorted((Path(__file__).parent.parent / "suites").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_suite_loads(suite):
+    assert load_suite(suite)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_runner_stopped_the_moment_results_turn_complete_still_gives_the_report(tmp_path, how):
+    suite = _write(tmp_path / "suite.yaml", "runs:\n"
+                   f"  - name: only\n    notebook: 01_precision_accuracy\n    parameters:\n{TINY}")
+    reports = tmp_path / "reports"
+    (folder,) = (entry.folder(reports) for entry in load_suite(suite))
+    proc = subprocess.Popen(_cmd(suite, reports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 400
+    while time.time() < deadline:
+        try:
+            if json.loads((folder / "results.json").read_text())["status"] == "complete":
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    os.killpg(proc.pid, how)  # the runner and its kernel, before the report is written
+    proc.communicate(timeout=60)
+    assert json.loads((folder / "results.json").read_text())["status"] == "complete"
+    resumed = subprocess.run(_cmd(suite, reports), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (folder / "report.html").exists() and (folder / "notebook.ipynb").exists()
+    assert "up to date" in resumed.stdout or "[1/1] only: report" in resumed.stdout
+    assert not list(reports.rglob("*.partial"))
+
+
+def test_a_finished_run_without_its_report_is_rendered_not_rerun(tmp_path):
+    import nbformat
+
+    suite = _write(tmp_path / "suite.yaml", "runs:\n"
+                   f"  - name: only\n    notebook: 01_precision_accuracy\n    parameters:\n{TINY}")
+    reports = tmp_path / "reports"
+    (folder,) = (entry.folder(reports) for entry in load_suite(suite))
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"notebook": "01", "status": "complete", "results": {}}))
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# finished")]),
+                   folder / ".notebook.ipynb.partial")
+    out = subprocess.run(_cmd(suite, reports), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "report rendered from the finished run" in out.stdout and "up to date" in out.stdout
+    assert "finished" in (folder / "report.html").read_text()

@@ -104,8 +104,10 @@ def similarity_heatmap(matrix: pd.DataFrame):
 
 
 def quality_bars(table: pd.DataFrame, best: str | None, columns=("sts_spearman", "ndcg10", "auc")):
-    """Quality per strategy, the best one outlined."""
-    columns = [c for c in columns if c in table]
+    """Quality per strategy, the best one outlined; a sentence instead when no labelled set was given."""
+    columns = [c for c in columns if c in table and table[c].notna().any()]
+    if not columns:
+        return "No quality figure: every labelled set was skipped (sts_path and beir_path are 'skip')."
     fig, ax = plt.subplots(figsize=(max(7.0, 0.5 * len(table) + 3), 4))
     table[columns].plot.bar(ax=ax, rot=60, width=0.8)
     if best is not None:
@@ -251,4 +253,42 @@ def precision_tradeoff(table: pd.DataFrame):
     ax.set_ylabel("items per byte, x fp32 full dimension")
     ax.set_title("Storage precision and truncation: capacity against recall")
     ax.legend()
+    return _finish(fig)
+
+
+def scale_fit(table: pd.DataFrame, fitted: pd.DataFrame, values: pd.DataFrame, quantity: str, level: float = 0.95):
+    """One quantity against parameter count, a panel per format: measured points, each variant's fit with its
+    prediction band, projected models as error bars, and steps killed for memory as crosses at their peak."""
+    from workbench.core.fitting import predict
+
+    lines = fitted[fitted["quantity"] == quantity]
+    formats = sorted({v.split("_")[0] for v in lines["variant"]})
+    fig, axes = plt.subplots(1, len(formats), figsize=(4.2 * len(formats), 3.8), squeeze=False)
+    far = max([table["params B"].max(), *values["params B"]]) * 1.05
+    xs = np.linspace(0, far, 60)
+    for ax, fmt in zip(axes[0], formats):
+        for i, (_, f) in enumerate(lines[lines["variant"].str.startswith(fmt + "_")].iterrows()):
+            color = f"C{i % 10}"
+            ys, half = zip(*(predict(f["fit"], x, level=level) for x in xs))
+            ax.plot(xs, ys, color=color, lw=1, label=f"{f['variant'].split('_', 1)[1]} ({f['points']} sizes)")
+            if half[0] is not None:
+                ax.fill_between(xs, np.subtract(ys, half), np.add(ys, half), color=color, alpha=0.12)
+            points = table[(table["variant"] == f["variant"]) & table[quantity].notna()
+                           & (table["status"] == "measured")]
+            ax.scatter(points["params B"], points[quantity], color=color, s=16, zorder=3)
+            projected = values[(values["variant"] == f["variant"]) & (values["quantity"] == quantity)
+                               & values["kind"].str.startswith("projected")]
+            ax.errorbar(projected["params B"], projected["value"],
+                        yerr=projected["± (95 % prediction)"].astype(float), fmt="D", color=color, mfc="white",
+                        capsize=3, zorder=3)
+        killed = table[(table["status"] == "killed") & table[quantity].notna() & table["variant"].str.startswith(fmt)]
+        if len(killed):
+            ax.scatter(killed["params B"], killed[quantity], marker="x", color="#b00020", s=40, zorder=4,
+                       label="killed at this peak")
+        ax.set_title(fmt)
+        ax.set_xlabel("parameters (billions)")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(quantity)
+    fig.suptitle(f"{quantity}: dots measured, diamonds projected ({level:.0%} prediction interval); random weights",
+                 fontsize=10)
     return _finish(fig)

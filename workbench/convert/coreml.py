@@ -272,4 +272,6 @@ def stand_in(path, loaded: LoadedModel, recipe: Recipe) -> Runtime:
 
 
 CONVERTER = register(Converter(name="coreml", variants=VARIANTS, base="fp16", preflight=preflight, convert=convert,
-                               load=load, output_shape=output_shape, code=(__file__,), stand_in=stand_in))
+                               load=load, output_shape=output_shape, code=(__file__,), stand_in=stand_in,
+                               build_precision=lambda variant: "fp32" if variant == "fp32" else "fp16",
+                               from_model=("fp32",)))

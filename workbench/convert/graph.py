@@ -48,7 +48,8 @@ class EmbeddingGraph(torch.nn.Module):
         self.dense = torch.nn.ModuleList()
         self.activations = []
         for layer in loaded.dense_layers:  # parameters, so converters keep their names
-            linear = torch.nn.Linear(layer["weight"].shape[1], layer["weight"].shape[0], bias=layer["bias"] is not None)
+            linear = torch.nn.Linear(layer["weight"].shape[1], layer["weight"].shape[0], bias=layer["bias"] is not None,
+                                     dtype=layer["weight"].dtype)
             linear.weight.data.copy_(layer["weight"])
             if layer["bias"] is not None:
                 linear.bias.data.copy_(layer["bias"])

@@ -49,8 +49,8 @@ def plan(formats, variants) -> list[tuple[str, str]]:
     pairs = []
     for f, c in converters.items():
         wanted = [v for v in c.variants if v in variants]
-        if c.base and wanted and c.base not in wanted:
-            wanted.insert(0, c.base)
+        if any(c.derives(v) for v in wanted):  # the base is built first, even when not asked for
+            wanted = [c.base] + [v for v in wanted if v != c.base]
         pairs += [(f, v) for v in wanted]
     return pairs
 
@@ -206,10 +206,10 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
             row = Variant(fmt, variant)
             rows.append(row)
             converter = registry.get(fmt)
-            base = built.get((fmt, converter.base)) if converter.base and variant != converter.base else None
+            base = built.get((fmt, converter.base)) if converter.derives(variant) else None
             try:
                 converter.preflight(loaded)
-                if converter.base and variant != converter.base and base is None:
+                if converter.derives(variant) and base is None:
                     raise PlatformNotAvailable(f"not built: it derives from {variant_key(fmt, converter.base)}, "
                                                "which was not built")
                 _build(row, loaded, model, recipe, root, base)

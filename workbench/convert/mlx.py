@@ -34,55 +34,100 @@ VARIANTS = {
 }
 BITS = {"q8": 8, "q4": 4}
 GROUP_SIZE = 64
-SUPPORTED_TYPES = ("bert", "qwen3")  # model types whose layers encode() knows how to walk
+SUPPORTED_TYPES = ("bert", "qwen3")  # model types whose layers encode() walks (others convert and load)
+DENSE_IN_MODEL = ("gemma3_text",)  # model types whose mlx-embeddings model holds the Dense modules as dense.N
 HEAD_FILE = "head.json"
 DENSE_FILE = "head.safetensors"
 
 
 def preflight(loaded: LoadedModel | None = None) -> None:
-    """Name what MLX cannot do here (missing package, a model family it lacks) and what to do."""
+    """Name what MLX cannot do here (a missing package, weights not in a folder) and what to do."""
     import importlib.util
+
+    from workbench.core.architectures import is_random
 
     for package in ("mlx", "mlx_embeddings"):
         if importlib.util.find_spec(package) is None:
             raise PlatformNotAvailable(f"{package.replace('_', '-')} is not installed. "
                                        "Fix: pip install 'mlx[cpu]' mlx-embeddings on Linux, or mlx mlx-embeddings on macOS")
-    model_type = getattr(getattr(loaded, "model", None), "config", None)
-    model_type = getattr(model_type, "model_type", None)
-    if model_type is not None and model_type not in SUPPORTED_TYPES:
-        raise PlatformNotAvailable(f"not supported by MLX here: model type {model_type!r}; the workbench runs MLX for "
-                                   f"{', '.join(SUPPORTED_TYPES)} checkpoints. Use Core ML or ONNX for it.")
-    if loaded is not None and not Path(loaded.source).is_dir():
+    if loaded is not None and not is_random(loaded) and not Path(loaded.source).is_dir():
         raise PlatformNotAvailable("MLX converts from a local model folder; pass the folder as `model`")
+
+
+def _stage(loaded: LoadedModel, stage: Path) -> None:
+    """The transformer's own files in `stage`: linked from the model folder, or written for a random-weight build.
+
+    Only the top level: mlx-embeddings 0.1.0 globs model*.safetensors recursively and would take a
+    sentence-transformers Dense module (2_Dense/model.safetensors) for transformer weights.
+    """
+    from workbench.core.architectures import is_random
+
+    from safetensors.torch import save_file
+
+    if is_random(loaded):
+        loaded.model.save_pretrained(stage)
+    else:
+        for file in Path(loaded.source).iterdir():
+            if file.is_file():
+                (stage / file.name).symlink_to(file)
+    if loaded.model.config.model_type in DENSE_IN_MODEL and loaded.dense_layers:
+        save_file({f"dense.{i}.weight": layer["weight"].contiguous() for i, layer in enumerate(loaded.dense_layers)},
+                  str(stage / "model-dense.safetensors"))
+
+
+def _convert_folder(stage: Path, out: Path, dtype: str, bits: int | None) -> None:
+    """mlx-embeddings' conversion (cast, then quantize in groups), without its tokenizer step.
+
+    A random-weight build has no tokenizer, and a model folder's tokenizer files are copied as they are.
+    """
+    import shutil
+
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_embeddings.convert import quantize_model
+    from mlx_embeddings.utils import load_config, load_model, save_config, save_weights
+
+    model = load_model(stage, lazy=True)
+    config = load_config(stage)
+    weights = {k: v.astype(getattr(mx, dtype)) for k, v in tree_flatten(model.parameters())}
+    if bits is not None:
+        model.load_weights(list(weights.items()))
+        weights, config = quantize_model(model, config, GROUP_SIZE, bits)
+    del model
+    save_weights(out, weights, donate_weights=True)
+    for file in stage.iterdir():
+        if file.suffix in (".json", ".txt", ".model") and file.name != "config.json":
+            shutil.copy(file, out)
+    save_config(config, config_path=out / "config.json")
 
 
 def convert(load, recipe: Recipe, variant: str, folder, base=None) -> Path:
     """Write the mlx-embeddings folder for `variant`, with the recipe and Dense layers beside it."""
+    import gc
+
     import mlx.core as mx
-    from mlx_embeddings import convert as mlx_convert
 
     if variant not in VARIANTS:
         raise ValueError(f"MLX variant {variant!r} is not known; choose from {', '.join(VARIANTS)}")
     loaded = load()
     preflight(loaded)
     out = Path(folder) / f"mlx_{variant}"
-    bits = BITS.get(variant)
-    with tempfile.TemporaryDirectory(prefix="mlx-stage-") as stage, contextlib.redirect_stdout(io.StringIO()):
-        # Only the transformer's own files: mlx-embeddings 0.1.0 globs model*.safetensors recursively and would
-        # take a sentence-transformers Dense module (2_Dense/model.safetensors) for transformer weights.
-        for file in Path(loaded.source).iterdir():
-            if file.is_file():
-                (Path(stage) / file.name).symlink_to(file)
-        mlx_convert(stage, str(out), quantize=bits is not None, q_group_size=GROUP_SIZE, q_bits=bits or 4,
-                    dtype="float16" if variant == "fp16" else "float32")  # its "[INFO]" lines go nowhere
-    _flatten_rope(out / "config.json")
-    dense = {f"{i}.{k}": mx.array(layer[k].float().numpy()) for i, layer in enumerate(loaded.dense_layers)
-             for k in ("weight", "bias") if layer[k] is not None}
-    if dense:
-        mx.save_safetensors(str(out / DENSE_FILE), dense)
-    head = {"recipe": recipe.as_dict(), "causal": loaded.spec.architecture == "decoder",
+    in_model = loaded.model.config.model_type in DENSE_IN_MODEL
+    dense = {} if in_model else {f"{i}.{k}": mx.array(layer[k].float().numpy())
+                                 for i, layer in enumerate(loaded.dense_layers) for k in ("weight", "bias")
+                                 if layer[k] is not None}
+    head = {"dense_in_model": in_model, "recipe": recipe.as_dict(), "causal": loaded.spec.architecture == "decoder",
             "padding_side": loaded.spec.padding_side, "dim": loaded.spec.dim,
             "dense": [layer["activation"] for layer in loaded.dense_layers]}
+    with tempfile.TemporaryDirectory(prefix="mlx-stage-", dir=folder) as stage, \
+            contextlib.redirect_stdout(io.StringIO()):  # mlx-embeddings prints "[INFO]" lines
+        _stage(loaded, Path(stage))
+        del loaded  # a random-weight build is on disk now; holding it too would double the peak
+        gc.collect()
+        _convert_folder(Path(stage), out, "float32" if variant == "fp32" else "float16", BITS.get(variant))
+    _flatten_rope(out / "config.json")
+    if dense:
+        mx.save_safetensors(str(out / DENSE_FILE), dense)
     (out / HEAD_FILE).write_text(json.dumps(head, indent=1))
     return out
 
@@ -171,9 +216,15 @@ def load(path, spec=None, recipe: Recipe | None = None) -> Runtime:
     recipe = Recipe(**head["recipe"])
     dense_file = path / DENSE_FILE
     stored = mx.load(str(dense_file)) if dense_file.exists() else {}
-    dense = [(stored[f"{i}.weight"], stored.get(f"{i}.bias"), activation) for i, activation in enumerate(head["dense"])]
+    dense = [] if head.get("dense_in_model") else [(stored[f"{i}.weight"], stored.get(f"{i}.bias"), activation)
+                                                   for i, activation in enumerate(head["dense"])]
+
+    model_type = json.loads((path / "config.json").read_text()).get("model_type")
 
     def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if model_type not in SUPPORTED_TYPES:
+            raise PlatformNotAvailable(f"the workbench encodes MLX {', '.join(SUPPORTED_TYPES)} models; this one is "
+                                       f"{model_type!r} (converted and loaded, not run). Use Core ML or ONNX to run it")
         ids, mask = fixed_shape(ids, mask, recipe.max_length, head["padding_side"])
         layers = _hidden_states(model, ids, mask, head["causal"])[-recipe.last_n_layers:]
         hidden = mx.stack(layers, axis=0).mean(axis=0) if len(layers) > 1 else layers[0]
@@ -188,9 +239,10 @@ def load(path, spec=None, recipe: Recipe | None = None) -> Runtime:
         mx.eval(pooled)
         return np.array(pooled, dtype=np.float32)
 
-    if _apple():
+    if _apple() and model_type in SUPPORTED_TYPES:
         return Runtime(encode, "MLX on Apple silicon")
-    return Runtime(encode, "MLX CPU build on Linux", representative=False)
+    return Runtime(encode, "MLX CPU build on Linux" if not _apple() else f"MLX, {model_type} not run",
+                   representative=False)
 
 
 def dequantized_weights(path) -> dict[str, np.ndarray]:
@@ -242,5 +294,6 @@ def _apple() -> bool:
 CONVERTER = register(Converter(
     name="mlx", variants=VARIANTS, base=None, preflight=preflight, convert=convert, load=load,
     output_shape=output_shape, code=(__file__,), stand_in=stand_in,
+    build_precision=lambda variant: "fp32" if variant == "fp32" else "fp16",
     outside_graph="MLX has no exported graph: pooling, Dense layers, clamp and L2 run as MLX operations after "
                   "the layers, in the same encode call"))

@@ -67,7 +67,9 @@ def to_fp16(fp32_folder, path) -> Path:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(Path(fp32_folder) / MODEL_FILE)), keep_io_types=True)
+    # From the path, not a loaded proto: its shape inference then works on files past protobuf's 2 GB limit
+    # (Qwen3-Embedding-0.6B in fp32 is 2.38 GB; a loaded proto fails with "Failed to serialize proto").
+    model = convert_float_to_float16(str(Path(fp32_folder) / MODEL_FILE), keep_io_types=True)
     onnx.save(model, str(path), save_as_external_data=_is_large(model), location=f"{Path(path).name}.data")
     return Path(path)
 

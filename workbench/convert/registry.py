@@ -43,6 +43,14 @@ class Converter:
     # accuracy where the real runtime cannot run here or is too slow to embed the evaluation sets
     stand_in: Callable | None = None
     code: tuple[str, ...] = ()  # source files whose content versions the artifacts (part of the cache key)
+    # variant -> the dtype a network built from scratch (random weights) is created in before converting: the
+    # dtype of the weights the format starts from, so a 4B model is not first built in 16 GB of fp32
+    build_precision: Callable[[str], str] = lambda variant: "fp32"
+    from_model: tuple[str, ...] = ()  # variants converted from the model itself besides `base` (Core ML fp32)
+
+    def derives(self, variant: str) -> bool:
+        """Whether `variant` is made from the base artifact (which must be built first) rather than the model."""
+        return self.base is not None and variant != self.base and variant not in self.from_model
 
 
 CONVERTERS: dict[str, Converter] = {}

@@ -49,16 +49,18 @@ class Architecture:
         """The embedding's dimension: the last Dense module's width, else the transformer's."""
         return self.dense[-1][1] if self.dense else self.config["hidden_size"]
 
-    def scaled(self, **overrides) -> "Architecture":
+    def scaled(self, name: str = "", **overrides) -> "Architecture":
         """The same family with some config fields changed (width, depth): a point of a size series.
 
-        Its Dense head is dropped when the width changes (its input would no longer match); the published
-        count no longer applies, so it is zeroed.
+        A Dense head is scaled with the width (EmbeddingGemma's 768 -> 3072 -> 768 becomes h -> 4h -> h);
+        the published count no longer applies, so it is zeroed.
         """
         config = {**self.config, **overrides}
-        dense = self.dense if config["hidden_size"] == self.config["hidden_size"] else ()
+        old, new = self.config["hidden_size"], config["hidden_size"]
+        dense = tuple((n_in * new // old, n_out * new // old, bias, activation)
+                      for n_in, n_out, bias, activation in self.dense)
         label = "-".join(f"{k.removeprefix('num_').removesuffix('_size')}{v}" for k, v in sorted(overrides.items()))
-        return Architecture(f"{self.name}@{label}", config, self.pooling, dense, self.normalize, 0, 0, "",
+        return Architecture(name or f"{self.name}@{label}", config, self.pooling, dense, self.normalize, 0, 0, "",
                             f"{self.source}; scaled: {overrides}", base=self.registry_name)
 
     @property
@@ -101,6 +103,21 @@ def transformer_params(arch: Architecture) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def total_params(arch: Architecture) -> int:
+    """Parameters of the network a random build holds: the transformer and the Dense head."""
+    return transformer_params(arch) + arch.dense_params
+
+
+def random_spec(arch: Architecture, params: int | None = None):
+    """The registry spec of `arch`'s base model, renamed and resized to the architecture (nothing is built)."""
+    from dataclasses import replace
+
+    from workbench.core.models import REGISTRY
+
+    params = total_params(arch) if params is None else params
+    return replace(REGISTRY[arch.registry_name], name=arch.name, dim=arch.output_dim, params_millions=params / 1e6)
+
+
 def random_model(arch: Architecture | str, precision: str = "fp32", seed: int = 0):
     """A model at `arch` (a record or a registry name) with seeded random weights, built in `precision`.
 
@@ -109,12 +126,11 @@ def random_model(arch: Architecture | str, precision: str = "fp32", seed: int = 
     `source` says RANDOM_WEIGHTS, which every report shows and which stops accuracy from being computed.
     """
     import math
-    from dataclasses import replace
 
     import torch
     from transformers import AutoModel
 
-    from workbench.core.models import REGISTRY, LoadedModel
+    from workbench.core.models import LoadedModel
     from workbench.core.precision import torch_dtype
 
     arch = architecture(arch) if isinstance(arch, str) else arch
@@ -126,8 +142,7 @@ def random_model(arch: Architecture | str, precision: str = "fp32", seed: int = 
         weight = torch.randn(n_out, n_in, dtype=dtype) / math.sqrt(n_in)
         dense.append({"weight": weight, "bias": torch.zeros(n_out, dtype=dtype) if bias else None,
                       "activation": activation, "out_features": n_out})
-    params = sum(p.numel() for p in model.parameters()) + arch.dense_params
-    spec = replace(REGISTRY[arch.registry_name], name=arch.name, dim=arch.output_dim, params_millions=params / 1e6)
+    spec = random_spec(arch, sum(p.numel() for p in model.parameters()) + arch.dense_params)
     return LoadedModel(model=model, tokenizer=None, spec=spec, source=f"{RANDOM_WEIGHTS} (seed {seed})",
                        dense_layers=dense, precision=precision)
 

@@ -19,17 +19,41 @@ import numpy as np
 from workbench.core.embedding import Embeddings, Recipe, embed_many
 from workbench.core.models import LoadedModel
 from workbench.core.files import atomic_path
-from workbench.core.paths import DEFAULT_CACHE
+from workbench.core.paths import CACHE_ENV, DEFAULT_CACHE
 
-CACHE_ENV = "WORKBENCH_CACHE_DIR"  # a folder, or "off" to disable
 _ARRAYS = ("vectors", "pooled", "n_tokens", "truncated")
 _fingerprints: dict[tuple, str] = {}
+
+
+REFRESH_ENV = "WORKBENCH_REFRESH_CACHE"  # "1": recompute every cached embedding and overwrite it (`run --force`)
 
 
 def cache_dir() -> Path | None:
     """The cache folder from WORKBENCH_CACHE_DIR (default .cache/embeddings), None when switched off."""
     value = os.environ.get(CACHE_ENV, str(DEFAULT_CACHE))
-    return None if value.strip().lower() in ("", "off", "0", "none") else Path(value)
+    if value.strip().lower() in ("", "off", "0", "none"):
+        return None
+    folder = Path(value).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{CACHE_ENV}={value} is a file, not a folder: point it at a folder (it is created "
+                                 "if missing) or set it to off")
+    return folder
+
+
+def _read(path: Path, loaded: LoadedModel, recipes: dict[str, Recipe]) -> dict[str, Embeddings] | None:
+    """A cached entry, or None after removing it (with a warning naming the file) when it cannot be read whole."""
+    import warnings
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: Embeddings(*(stored[f"{i}_{a}"] for a in _ARRAYS), loaded.precision, recipe)
+                    for i, (name, recipe) in enumerate(recipes.items())}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"cached embeddings {path} are unreadable ({type(exc).__name__}: {exc}); the file is removed "
+                      "and the embeddings computed again", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def weights_fingerprint(loaded: LoadedModel) -> str:
@@ -73,10 +97,9 @@ def cached_embed_many(loaded: LoadedModel, texts: list[str], recipes: dict[str, 
     if folder is None:
         return embed_many(loaded, texts, recipes, prompt, batch_size, on_batch)
     path = folder / f"{cache_key(loaded, list(texts), recipes, prompt)}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            out = {name: Embeddings(*(stored[f"{i}_{a}"] for a in _ARRAYS), loaded.precision, recipe)
-                   for i, (name, recipe) in enumerate(recipes.items())}
+    refresh = os.environ.get(REFRESH_ENV, "") == "1"
+    out = _read(path, loaded, recipes) if path.exists() and not refresh else None
+    if out is not None:
         if on_batch is not None:
             on_batch(len(texts))
         return out

@@ -62,19 +62,44 @@ class RetrievalSet:
                             {q: self.qrels[q] for q in ids}, self.source)
 
 
+def _input_file(path) -> Path:
+    """An existing file (not a folder), found as `input_path` finds it."""
+    found = input_path(path)
+    if found.is_dir():
+        raise DataFormatError(f"{found} is a folder; pass a file (.txt, .jsonl, .csv or .tsv)")
+    return found
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text with any byte-order mark removed; a file in another encoding is named with its line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataFormatError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8 "
+                              "(for example: iconv -f latin1 -t utf-8)") from None
+
+
+def _text(path: Path, lineno: int, value, what: str) -> str:
+    """A text field: a string, else an error naming the file, the line and what was there instead."""
+    if not isinstance(value, str):
+        raise DataFormatError(f"{path}:{lineno}: {what} must be a string; got {type(value).__name__} {value!r}")
+    return value
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(f"{path}:{lineno}: expected a JSON object per line")
-            rows.append((lineno, row))
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataFormatError(f"{path}:{lineno}: expected a JSON object per line")
+        rows.append((lineno, row))
     return rows
 
 
@@ -87,11 +112,11 @@ def _field(path: Path, lineno: int, row: dict, names: tuple[str, ...]):
 
 def load_queries(path: str | Path | None = None, limit: int = 0) -> list[str]:
     """Queries from a .txt (one per line) or .jsonl ("text" or "query" field); bundled set when path is empty."""
-    path = input_path(path) if path else DATA_DIR / "queries.txt"
+    path = _input_file(path) if path else DATA_DIR / "queries.txt"
     if path.suffix == ".jsonl":
-        texts = [str(_field(path, n, row, ("text", "query"))) for n, row in _read_jsonl(path)]
+        texts = [_text(path, n, _field(path, n, row, ("text", "query")), "the query") for n, row in _read_jsonl(path)]
     else:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        texts = [line.strip() for line in read_text(path).splitlines()]
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise DataFormatError(f"{path}: no queries found (expected one per line, or JSONL with a 'text' field)")
@@ -99,27 +124,33 @@ def load_queries(path: str | Path | None = None, limit: int = 0) -> list[str]:
 
 
 def _as_score(path: Path, lineno: int, value) -> float:
+    import math
+
     try:
-        return float(value)
+        score = float(value)
     except (TypeError, ValueError):
         raise DataFormatError(f"{path}:{lineno}: score {value!r} is not a number") from None
+    if not math.isfinite(score) or isinstance(value, bool):
+        raise DataFormatError(f"{path}:{lineno}: score {value!r} is not a finite number")
+    return score
 
 
 def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
     """STS-style pairs from CSV, TSV or JSONL; the header row is optional for CSV/TSV."""
-    path = input_path(path) if path else DATA_DIR / "sts_pairs.tsv"
+    path = _input_file(path) if path else DATA_DIR / "sts_pairs.tsv"
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []
     if path.suffix == ".jsonl":
         for n, row in _read_jsonl(path):
-            s1.append(str(_field(path, n, row, ("sentence1", "text1", "s1"))))
-            s2.append(str(_field(path, n, row, ("sentence2", "text2", "s2"))))
+            s1.append(_text(path, n, _field(path, n, row, ("sentence1", "text1", "s1")), "sentence1"))
+            s2.append(_text(path, n, _field(path, n, row, ("sentence2", "text2", "s2")), "sentence2"))
             scores.append(_as_score(path, n, _field(path, n, row, ("score", "label", "similarity"))))
     else:
         delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = list(csv.reader(fh, delimiter=delimiter))
+        import io
+
+        rows = list(csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter))
         columns = (0, 1, 2)
         if rows and not _is_number(rows[0][-1] if rows[0] else ""):
             header = [h.strip().lower() for h in rows[0]]
@@ -170,26 +201,27 @@ def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 
         raise DataFormatError(f"{folder}: missing {', '.join(missing)} (BEIR layout)")
     corpus = _read_jsonl(needed[0])
     doc_ids = [str(_field(needed[0], n, row, ("_id",))) for n, row in corpus]
-    docs = [" ".join(x for x in (row.get("title", ""), str(_field(needed[0], n, row, ("text",)))) if x)
+    docs = [" ".join(x for x in (_text(needed[0], n, row.get("title", ""), "title"),
+                                 _text(needed[0], n, _field(needed[0], n, row, ("text",)), "text")) if x)
             for n, row in corpus]
-    query_rows = {str(_field(needed[1], n, row, ("_id",))): str(_field(needed[1], n, row, ("text",)))
+    query_rows = {str(_field(needed[1], n, row, ("_id",))): _text(needed[1], n, _field(needed[1], n, row, ("text",)),
+                                                                   "the query text")
                   for n, row in _read_jsonl(needed[1])}
     qrels: dict[str, dict[str, int]] = {}
     known_docs = set(doc_ids)
-    with needed[2].open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.rstrip("\n").split("\t")
-            if lineno == 1 and parts and parts[0] == "query-id":
-                continue
-            if not line.strip():
-                continue
-            if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
-                raise DataFormatError(f"{needed[2]}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>integer score'")
-            qid, did, score = parts[0], parts[1], int(parts[2])
-            if qid not in query_rows or did not in known_docs:
-                raise DataFormatError(f"{needed[2]}:{lineno}: {qid if qid not in query_rows else did} is not in "
-                                      f"{'queries' if qid not in query_rows else 'corpus'}.jsonl")
-            qrels.setdefault(qid, {})[did] = score
+    for lineno, line in enumerate(read_text(needed[2]).splitlines(), 1):
+        parts = line.split("\t")
+        if lineno == 1 and parts and parts[0] == "query-id":
+            continue
+        if not line.strip():
+            continue
+        if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
+            raise DataFormatError(f"{needed[2]}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>integer score'")
+        qid, did, score = parts[0], parts[1], int(parts[2])
+        if qid not in query_rows or did not in known_docs:
+            raise DataFormatError(f"{needed[2]}:{lineno}: {qid if qid not in query_rows else did} is not in "
+                                  f"{'queries' if qid not in query_rows else 'corpus'}.jsonl")
+        qrels.setdefault(qid, {})[did] = score
     query_ids = [q for q in query_rows if q in qrels]
     if not query_ids:
         raise DataFormatError(f"{needed[2]}: no judged queries")

@@ -32,6 +32,7 @@ def atomic_path(path: Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; reports and results are for every reader of the folder
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

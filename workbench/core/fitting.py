@@ -20,10 +20,15 @@ def fit_linear(x, y) -> dict:
             "sxx": float(np.sum((x - x.mean()) ** 2))}
 
 
-def predict(fit: dict, x: float) -> tuple[float, float | None]:
-    """Value of a fitted line at x, and its ~95% prediction half-width (2 standard errors)."""
+def predict(fit: dict, x: float, level: float | None = None) -> tuple[float, float | None]:
+    """Value of a fitted line at x, and its prediction half-width: 2 standard errors (~95 %), or with `level`
+    Student's t quantile on n - 2 degrees of freedom (wider, and honest, when few points were fitted)."""
     value = fit["a"] + fit["b"] * x
     if fit["s"] is None:
         return value, None
     se = fit["s"] * math.sqrt(1 + 1 / fit["n"] + (x - fit["x_mean"]) ** 2 / fit["sxx"])
-    return value, 2 * se
+    if level is None:
+        return value, 2 * se
+    from scipy.stats import t
+
+    return value, float(t.ppf(0.5 + level / 2, fit["n"] - 2)) * se

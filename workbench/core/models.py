@@ -292,6 +292,18 @@ def _offline_hint(hub_id: str) -> str:
     )
 
 
+def _folder_problem(folder: Path, exc: Exception) -> str:
+    """What is wrong with a model folder transformers could not load, and the fix."""
+    if not (folder / "config.json").exists():
+        return f"{folder} has no config.json: it is not a transformers model folder ({exc})"
+    if not any(folder.glob("*.safetensors")):
+        if any(folder.glob("pytorch_model*.bin")):
+            return (f"{folder} holds only pytorch_model.bin weights; the workbench loads safetensors only (no pickle). "
+                    "Convert them first: model.save_pretrained(folder, safe_serialization=True)")
+        return f"{folder} has config.json but no weights (*.safetensors); copy the model's weight files into it"
+    return f"Could not load the model folder {folder}: {exc}"
+
+
 def load_model(name_or_path: str = DEFAULT_MODEL) -> LoadedModel:
     """Load tokenizer and FP32 torch weights (safetensors only, no remote code) for any model."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -315,12 +327,13 @@ def load_model(name_or_path: str = DEFAULT_MODEL) -> LoadedModel:
             config, tokenizer, model = attempt(local_only=False)
     except OSError as exc:
         if is_folder:
-            raise ModelNotAvailableError(
-                f"Could not load the model folder {source}: {exc}. The workbench loads safetensors weights only; "
-                "a folder with only pytorch_model.bin must be converted first (model.save_pretrained(..., "
-                "safe_serialization=True))."
-            ) from exc
+            raise ModelNotAvailableError(_folder_problem(Path(source), exc)) from exc
         raise ModelNotAvailableError(_offline_hint(source)) from exc
+    except Exception as exc:
+        if "safetensor" not in type(exc).__name__.lower():
+            raise
+        raise ModelNotAvailableError(f"the safetensors weights of {source} are damaged ({exc}); download or save "
+                                     "them again") from exc
     model.eval()
     folder = Path(source) if is_folder else None
     st_config = read_sentence_transformers_config(folder) if folder else {}

@@ -16,6 +16,7 @@ DATA_DIR = PROJECT_ROOT / "data"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 DEFAULT_CACHE = PROJECT_ROOT / ".cache" / "embeddings"  # embeddings cache; WORKBENCH_CACHE_DIR overrides
+CACHE_ENV = "WORKBENCH_CACHE_DIR"  # the cache folder, or "off" to disable it
 
 
 def input_path(path: str | os.PathLike) -> Path:

@@ -38,7 +38,16 @@ def latency_summary(samples_ms, per: int = 1) -> dict[str, float]:
 
 
 class ChildProcessFailed(RuntimeError):
-    """A measured step died in its child process (killed by the OS, out of memory, crashed)."""
+    """A measured step died in its child process (killed by the OS or by its limits, crashed).
+
+    `peak_rss_bytes` is the most the process tree was seen holding before it died (0 when never sampled):
+    a step killed for memory is evidence of what it needs.
+    """
+
+    def __init__(self, message: str, peak_rss_bytes: int = 0, seconds: float = 0.0):
+        super().__init__(message)
+        self.peak_rss_bytes = peak_rss_bytes
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,54 @@ def _peak_rss_since_reset() -> int:
     return maxrss_bytes()
 
 
-def _child_entry(fn, args, kwargs):
+STEP_LOG_ENV = "WORKBENCH_STEP_LOG"  # a file that receives every child step's stdout and stderr (library logs, bars)
+
+
+def _to_log(path: str | None) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2, so C libraries too) to the step log."""
+    import os
+    import sys
+
+    if not path:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return  # the run's folder is gone: the output stays where it was rather than failing the step
+    os.fchmod(fd, 0o644)  # readable by whoever reads the report, whatever the umask
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _start_forkserver(log: str | None) -> None:
+    """Start the fork server with its output in the step log: its preloaded libraries' import messages
+    (coremltools' "Failed to load ...") would otherwise land in the caller's output, a report page."""
+    import os
+    import sys
+    from multiprocessing import forkserver
+
+    if not log:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        _to_log(log)
+        forkserver.ensure_running()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _child_entry(fn, args, kwargs, log=None):
+    _to_log(log)
     baseline = current_rss_bytes()
     _reset_peak_rss()
     start = time.perf_counter()
@@ -109,16 +165,80 @@ def _child_entry(fn, args, kwargs):
     return value, max(_peak_rss_since_reset(), baseline), baseline, time.perf_counter() - start
 
 
-def run_in_child(fn: Callable, *args, preload: tuple[str, ...] = (), **kwargs) -> ChildRun:
+def tree_rss_bytes(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (0 once it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class _Watchdog:
+    """Samples a worker's process-tree RSS every `interval` s; kills it past a memory or time limit."""
+
+    def __init__(self, pool, memory_limit_bytes: int | None, timeout_s: float | None, interval: float = 0.2):
+        import threading
+
+        self.pool, self.memory_limit, self.timeout, self.interval = pool, memory_limit_bytes, timeout_s, interval
+        self.peak, self.reason, self.start = 0, None, time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in list(getattr(self.pool, "_processes", None) or {}):
+                rss = tree_rss_bytes(pid)
+                self.peak = max(self.peak, rss)
+                elapsed = time.perf_counter() - self.start
+                if self.memory_limit and rss > self.memory_limit:
+                    self._kill(pid, f"killed at {rss / 1e9:.1f} GB: past the memory limit of "
+                                    f"{self.memory_limit / 1e9:.1f} GB set for one step on this machine")
+                elif self.timeout and elapsed > self.timeout:
+                    self._kill(pid, f"stopped after {elapsed / 60:.1f} min: past the time limit of "
+                                    f"{self.timeout / 60:.0f} min set for one step")
+
+    def _kill(self, pid: int, reason: str) -> None:
+        import psutil
+
+        self.reason = reason
+        try:
+            root = psutil.Process(pid)
+            for process in [*root.children(recursive=True), root]:
+                process.kill()
+        except psutil.Error:
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_in_child(fn: Callable, *args, preload: tuple[str, ...] = (), memory_limit_bytes: int | None = None,
+                 timeout_s: float | None = None, **kwargs) -> ChildRun:
     """Run `fn(*args, **kwargs)` in a fresh process and report its peak RSS.
 
     A new process (not a fork of this one) starts with clean memory, so the peak belongs to the
     step and not to whatever the parent had loaded. `fn` must be importable (module level).
     With `preload`, children are forked from a small server that imported those modules once,
     which saves the import time of every child (the sweep's points start in milliseconds); the
-    server keeps the modules of its first call.
+    server keeps the modules of its first call. With WORKBENCH_STEP_LOG set, the child's output goes to
+    that file instead of the caller's (a report page never shows converter logs). A watchdog samples the child's process tree,
+    so the peak includes any process it starts; past `memory_limit_bytes` or `timeout_s` it kills
+    the child and the ChildProcessFailed it raises says so, with the peak reached.
     """
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -126,15 +246,20 @@ def run_in_child(fn: Callable, *args, preload: tuple[str, ...] = (), **kwargs) -
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(list(preload))
+        _start_forkserver(os.environ.get(STEP_LOG_ENV))
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        future = pool.submit(_child_entry, fn, args, kwargs, os.environ.get(STEP_LOG_ENV))
+        watchdog = _Watchdog(pool, memory_limit_bytes, timeout_s)
         try:
-            value, peak, baseline, seconds = pool.submit(_child_entry, fn, args, kwargs).result()
+            value, peak, baseline, seconds = future.result()
         except BrokenProcessPool as exc:
+            reason = watchdog.reason or "killed by the OS, often out of memory"
             raise ChildProcessFailed(
-                f"{getattr(fn, '__name__', fn)} died in its child process (killed by the OS, often out of "
-                "memory); nothing was measured for it"
-            ) from exc
-    return ChildRun(value, peak, baseline, seconds)
+                f"{getattr(fn, '__name__', fn)} died in its child process ({reason}); nothing was measured for it",
+                watchdog.peak, time.perf_counter() - watchdog.start) from exc
+        finally:
+            watchdog.stop()
+    return ChildRun(value, max(peak, watchdog.peak), baseline, seconds)
 
 
 def dir_size_bytes(path) -> int:

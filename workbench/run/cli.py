@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -11,21 +10,12 @@ from pathlib import Path
 
 from workbench.run.config import ConfigError, resolve_config
 from workbench.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
-from workbench.run.results import RESULTS_FILE
 from workbench.run.suite import SuiteEntry, load_suite
-
-
-def _is_complete(folder: Path) -> bool:
-    done = folder / RESULTS_FILE
-    try:
-        return done.exists() and json.loads(done.read_text()).get("status") == "complete"
-    except ValueError:
-        return False
 
 
 def cmd_run(args) -> int:
     from workbench.core.progress import batch_mode
-    from workbench.run.report import build_index, execute_notebook
+    from workbench.run.report import build_index, execute_notebook, finalize, has_report, results_complete
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
            "force": True if args.force else None, "progress": False if args.quiet else None}
@@ -41,11 +31,20 @@ def cmd_run(args) -> int:
         if not entries:
             print(f"--only {args.only} matches no run in {config.suite}", file=sys.stderr)
             return 2
-    reports = Path(config.reports)
+    _check_kernel(config.kernel)
+    reports = _writable_folder(Path(config.reports))
     todo: list[SuiteEntry] = []
+    seen: dict[Path, str] = {}
     for entry in entries:
-        if _is_complete(entry.folder(reports)) and not config.force:
-            print(f"{entry.name}: up to date in {entry.folder(reports)} (use --force to re-run)")
+        folder = entry.folder(reports)
+        if folder in seen:  # identical notebook and parameters: one run, one folder
+            print(f"{entry.name}: same notebook and parameters as {seen[folder]}; runs once in {folder}")
+            continue
+        seen[folder] = entry.name
+        if not config.force and results_complete(folder) and not has_report(folder) and finalize(folder):
+            print(f"{entry.name}: report rendered from the finished run in {folder} (it had been stopped before)")
+        if has_report(folder) and not config.force:
+            print(f"{entry.name}: up to date in {folder} (use --force to re-run)")
         else:
             todo.append(entry)
     failures: list[tuple[str, str]] = []
@@ -62,7 +61,8 @@ def cmd_run(args) -> int:
 
     pool = ThreadPoolExecutor(max_workers=config.jobs)
     try:
-        with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir):
+        # --force also recomputes cached embeddings (a damaged or stale entry never survives a forced run)
+        with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir, WORKBENCH_REFRESH_CACHE="1" if config.force else "0"):
             futures = [pool.submit(run, entry) for entry in todo]
             for done, future in enumerate(as_completed(futures), 1):
                 entry, html_path, error = future.result()
@@ -85,17 +85,17 @@ def cmd_run(args) -> int:
 
 
 def _abort(folders: list[Path]) -> None:
-    """Stop now: kill the kernels, drop half-written notebooks, keep every finished result."""
+    """Stop now: kill the kernels, drop half-written notebooks, keep every finished run's notebook and results."""
     import os
 
     import psutil
 
-    from workbench.run.report import partial_notebook
+    from workbench.run.report import keep_or_drop_partial
 
     for child in psutil.Process().children(recursive=True):
         child.kill()
     for folder in folders:
-        partial_notebook(folder).unlink(missing_ok=True)
+        keep_or_drop_partial(folder)
     print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr, flush=True)
     os._exit(130)
 
@@ -103,8 +103,39 @@ def _abort(folders: list[Path]) -> None:
 def cmd_report(args) -> int:
     from workbench.run.report import build_index
 
-    print(build_index(args.reports))
+    reports = Path(args.reports)
+    if not reports.is_dir():
+        raise ValueError(f"--reports {reports}: no such folder (`workbench run` writes runs there first)")
+    print(build_index(reports))
     return 0
+
+
+def _writable_folder(path: Path) -> Path:
+    """The reports folder, created if missing; a file there, or a folder nobody may write, is explained."""
+    import os
+
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"reports {path} is a file; pass a folder with --reports")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"reports folder {path} cannot be created ({exc.strerror}); pass another with --reports") \
+            from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"reports folder {path} is not writable; pass another with --reports")
+    return path
+
+
+def _check_kernel(name: str) -> None:
+    """The Jupyter kernel exists, before any run folder is made."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+        raise ValueError(f"kernel {name!r} is not installed; installed kernels: {known} (see `jupyter kernelspec "
+                         "list`)") from None
 
 
 def cmd_html(args) -> int:
@@ -141,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "./workbench.yaml, ~/.config/workbench/config.yaml, defaults.")
     run.add_argument("suite", nargs="?", help="suite YAML (default: suites/default.yaml)")
     run.add_argument("--only", nargs="+", metavar="NAME", help="run only these entries (name or notebook)")
-    run.add_argument("--force", action="store_true", help="re-run entries whose results.json is complete")
+    run.add_argument("--force", action="store_true",
+                     help="re-run entries whose results.json is complete, recomputing their cached embeddings")
     run.add_argument("--jobs", type=int, help="parameter sets run in parallel (default 1)")
     run.add_argument("--reports", help="output folder (default: reports/)")
     run.add_argument("--kernel", help="Jupyter kernel name (default: python3)")
@@ -172,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,8 +1,9 @@
 """Run configuration: YAML at the edge, a typed dataclass inside, and where each value came from.
 
 Resolution, highest first (as in the seed's embedding service): explicit command-line
-values, an explicit config path (--config), the WORKBENCH_CONFIG environment variable,
-./workbench.yaml, ~/.config/workbench/config.yaml, built-in defaults.
+values, an explicit config path (--config), WORKBENCH_CACHE_DIR (for cache_dir), the
+WORKBENCH_CONFIG environment variable, ./workbench.yaml, ~/.config/workbench/config.yaml,
+built-in defaults.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from workbench.core.paths import DEFAULT_CACHE, PROJECT_ROOT, REPORTS_DIR
+from workbench.core.paths import CACHE_ENV, DEFAULT_CACHE, PROJECT_ROOT, REPORTS_DIR
 
 DEFAULT_SUITE = PROJECT_ROOT / "suites" / "default.yaml"
 ENV_CONFIG = "WORKBENCH_CONFIG"
@@ -82,6 +83,8 @@ def config_layers(explicit_path: str | None = None, environ=None, cwd: Path | No
             layers.append((str(path), read_config_file(path)))
     if environ.get(ENV_CONFIG):
         layers.append((f"${ENV_CONFIG} ({environ[ENV_CONFIG]})", read_config_file(environ[ENV_CONFIG])))
+    if environ.get(CACHE_ENV) is not None:  # documented as the cache switch: above config files, below --config
+        layers.append((f"${CACHE_ENV}", {"cache_dir": environ[CACHE_ENV]}))
     if explicit_path:
         layers.append((f"--config {explicit_path}", read_config_file(explicit_path)))
     return layers

@@ -49,11 +49,11 @@ def html_block(text_html: str):
 
 
 
-def parameters_table(run: Run) -> pd.DataFrame:
-    """Every parameter of this run, defaults included, as recorded in results.json."""
+def parameters_table(run: Run):
+    """Every parameter of this run, defaults included, as recorded in results.json (values shown whole)."""
     parameters = run.payload["parameters"]
-    return pd.DataFrame({"value": [repr(v) for v in parameters.values()]}, index=list(parameters)).rename_axis(
-        f"parameters ({run.path.name} in {run.dir})")
+    frame = pd.DataFrame({"value": [repr(v) for v in parameters.values()]}, index=list(parameters))
+    return table(frame, f"parameters ({run.path.name} in {run.dir})")
 
 
 def collapsible(frame: pd.DataFrame, summary: str):
@@ -62,3 +62,91 @@ def collapsible(frame: pd.DataFrame, summary: str):
 
     table = frame.to_html(escape=True, float_format=lambda x: f"{x:.7g}", max_rows=None)
     return HTML(f"<details><summary>{html.escape(summary)}</summary>{table}</details>")
+
+
+def _cell(value, digits: int = 4) -> str:
+    """A cell as report text: integers and large numbers with thousands separators, others to `digits`
+    significant digits, text HTML-escaped."""
+    import numbers
+
+    if isinstance(value, bool) or value is None:
+        return html.escape(str(value))
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if isinstance(value, numbers.Real):
+        if value != value:
+            return "-"  # NaN: not measured (the row's note says why)
+        return f"{value:,.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
+    return html.escape(str(value))
+
+
+def table(frame: pd.DataFrame, caption: str = "", highlight_max: bool = False, digits: int = 4):
+    """The one way a report shows a table: every row (never truncated), cell text and labels escaped, numbers to
+    `digits` significant digits; `highlight_max` marks each numeric column's best value."""
+    from functools import partial
+
+    from IPython.display import HTML
+
+    cell = partial(_cell, digits=digits)
+    styler = frame.style.format(cell).format_index(cell, axis=0).format_index(cell, axis=1)
+    if highlight_max:
+        styler = styler.highlight_max(axis=0, color="#fff3b0", subset=frame.select_dtypes("number").columns)
+    if caption:
+        styler = styler.set_caption(html.escape(caption))
+    return HTML(styler.to_html())
+
+
+def _injected_names(namespace: dict) -> list[str]:
+    """Names papermill assigned in its injected cell (it starts with "# Parameters"), from IPython's input history."""
+    import ast
+
+    for source in reversed(namespace.get("In") or []):
+        if source.lstrip().startswith("# Parameters"):
+            return [target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)]
+    return []
+
+
+def checked_parameters(namespace: dict) -> dict:
+    """Convert every parameter to the type its annotation declares (papermill passes `-p` values as strings) and
+    refuse names papermill injected that the parameters cell does not declare; returns the converted values,
+    also set in `namespace`.
+
+    Called first thing after the parameters cell, so a bad value stops the notebook before any expensive step.
+    """
+    import difflib
+
+    from workbench.core.params import coerce
+
+    declared = dict(namespace.get("__annotations__") or {})
+    for name in _injected_names(namespace):
+        if name not in declared:
+            close = difflib.get_close_matches(name, declared, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise NameError(f"parameter {name!r} is not one this notebook declares{hint}. Its parameters: "
+                            f"{', '.join(declared)}")
+    values = {name: coerce(namespace[name], name, kind) for name, kind in declared.items() if name in namespace}
+    for name, value in values.items():
+        _check_minimum(name, value)
+    namespace.update(values)
+    return values
+
+
+# The smallest value each count parameter can take in any notebook (0 for max_texts means "all"); a list's
+# items obey its entry. A value below it would time nothing, embed nothing, or mean something else silently.
+MINIMUM = {"max_texts": 0, "batch_size": 1, "latency_repeats": 1, "max_length": 2, "last_n_layers": 1,
+           "n_queries": 1, "k": 1, "M": 2, "ef_construction": 1, "ef_search": 1, "precision_n": 1, "plan_dim": 1,
+           "batch_sizes": 1, "series_batch_sizes": 1, "dims": 1, "n_values": 2, "last_n_values": 1,
+           "step_timeout_min": 1e-9, "memory_margin_gb": 0, "slow_above_b": 0, "disk_budget_gb": 1e-9,
+           "ram_budget_gb": 1e-9, "latency_budget_ms": 1e-9}
+
+
+def _check_minimum(name: str, value) -> None:
+    if name not in MINIMUM:
+        return
+    for item in (value if isinstance(value, list) else [value]):
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or item < MINIMUM[name]:
+            floor = MINIMUM[name]
+            bound = f">= {floor:g}" if floor >= 1 or floor == 0 else "> 0"
+            raise ValueError(f"{name} must be {bound}{' (each item)' if isinstance(value, list) else ''}; "
+                             f"got {value!r}")

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.core.files import atomic_path
-from workbench.run.results import RESULTS_FILE, load_results
+from workbench.run.results import RESULTS_FILE, load_results, mark_failed
 
 REPORT_FILE = "report.html"
 EXECUTED_FILE = "notebook.ipynb"
@@ -84,20 +84,53 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     partial = partial_notebook(output_dir)
-    executed = output_dir / EXECUTED_FILE
     error = None
     try:
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=kernel,
                                    cwd=str(PROJECT_ROOT), progress_bar=progress)
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
+        mark_failed(output_dir, error)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        keep_or_drop_partial(output_dir)
         raise
+    return finalize(output_dir), error
+
+
+def results_complete(output_dir: Path) -> bool:
+    """Whether the run's results.json says complete (every number recorded; its report may still be missing)."""
+    try:
+        return load_results(output_dir).get("status") == "complete"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def keep_or_drop_partial(output_dir: Path) -> None:
+    """On an interrupt: a finished run's notebook becomes notebook.ipynb (the report is rendered from it by the next
+    run); an unfinished one's half-written notebook is removed."""
+    partial = partial_notebook(output_dir)
+    if partial.exists() and results_complete(output_dir):
+        partial.replace(Path(output_dir) / EXECUTED_FILE)
+    else:
+        partial.unlink(missing_ok=True)
+
+
+def finalize(output_dir: Path) -> Path | None:
+    """The executed notebook in place, then its report rendered; None when there is no notebook to render.
+
+    Renaming before rendering means a stop at any moment leaves either the notebook (the next run renders it)
+    or both: a finished run is never lost.
+    """
+    output_dir = Path(output_dir)
+    partial, executed = partial_notebook(output_dir), output_dir / EXECUTED_FILE
     if partial.exists():
         partial.replace(executed)
-    html_path = notebook_to_html(executed, output_dir / REPORT_FILE) if executed.exists() else None
-    return html_path, error
+    return notebook_to_html(executed, output_dir / REPORT_FILE) if executed.exists() else None
+
+
+def has_report(output_dir: Path) -> bool:
+    """Complete means report written: results.json complete and report.html beside it."""
+    return results_complete(output_dir) and (Path(output_dir) / REPORT_FILE).exists()
 
 
 # ---------------------------------------------------------------- index page
@@ -116,9 +149,14 @@ def collect_runs(reports_dir: str | Path) -> list[dict]:
     for path in sorted(Path(reports_dir).glob(f"*/{RESULTS_FILE}")):
         try:
             data = load_results(path)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
         except (OSError, ValueError) as exc:
-            data = {"notebook": path.parent.name, "status": f"unreadable results.json: {exc}", "results": {},
-                    "parameters": {}}
+            data = {"notebook": path.parent.name, "status": f"unreadable results.json ({path}): {exc}"}
+        for key, empty in (("results", {}), ("parameters", {}), ("claims", []), ("headline", []),
+                           ("environment", {})):
+            if not isinstance(data.get(key), type(empty)):
+                data[key] = empty
         data["_folder"] = path.parent
         runs.append(data)
     return sorted(runs, key=lambda r: r.get("updated_at", ""), reverse=True)
@@ -153,7 +191,11 @@ def build_index(reports_dir: str | Path) -> Path:
         has_report = (folder / REPORT_FILE).exists()
         name = html.escape(str(run.get("notebook", folder.name)))
         title = f'<a href="{html.escape(link)}">{name}</a>' if has_report else name
+        if run.get("label"):
+            title += f'<br><em class="label">{html.escape(str(run["label"]))}</em>'
         status = str(run.get("status", "unknown"))
+        if status == "complete" and not has_report:
+            status = "complete, report not rendered: run the suite again to render it"
         css = "ok" if status == "complete" else "failed"
         results = run.get("results", {})
         headline = {k: results[k] for k in run.get("headline") or results if k in results}
@@ -184,6 +226,7 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 0.5em; vertical-align: top; te
 tr.failed td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
 tr.ok td:nth-child(2) {{ color: #2e7d32; }}
 .failed-claims li {{ color: #b00020; }}
+em.label {{ color: #8a5a00; font-size: 90%; }}
 ul {{ margin: 0; padding-left: 1.1em; }} code {{ font-size: 90%; }}
 </style></head><body>
 <h1>Embedding workbench reports</h1>

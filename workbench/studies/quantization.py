@@ -2,7 +2,8 @@
 
 Every variant is the artifact a user ships ([batch, dim] out; `workbench.convert.measure` builds
 and measures it in child processes); this module turns the measured rows into the notebook's
-table, headline numbers, projections and verdicts. Rows that cannot be measured here say why.
+table, headline numbers and verdicts. Rows that cannot be measured here say why. What the models
+users ship cost at full size is study 05's (`workbench.studies.scale`).
 """
 
 from __future__ import annotations
@@ -16,16 +17,6 @@ import pandas as pd
 from workbench.convert.measure import MB, Variant
 from workbench.core import comparison, evaluation
 from workbench.core.embedding import Embeddings
-
-PROJECTED_MODELS = ("qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b", "embeddinggemma-300m")
-# The seeds' claims, quoted; the model they refer to is not stated, Qwen3-Embedding-4B is assumed for all three.
-SEED_CLAIMS = (
-    ("fp16 package of Qwen3-Embedding-4B is about 8 GB", "size_gb", "fp16", 7.0, 9.0),
-    ("INT8 conversion needs 20-28 GB of RAM", "convert_ram_gb", "int8", 20.0, 28.0),
-    ("4-bit palettized model is 1-2 GB", "size_gb", "palette4", 1.0, 2.0),
-)
-CLAIM_MODEL = "qwen3-embedding-4b"
-
 
 def _shipped(embedded: evaluation.EmbeddedData) -> evaluation.EmbeddedData:
     """The same sets with `pooled` set to the final vectors: what an artifact returns, so both sides compare alike."""
@@ -92,65 +83,9 @@ def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str |
     return out
 
 
-def projection(frame: pd.DataFrame, params: int, models=PROJECTED_MODELS) -> pd.DataFrame:
-    """Disk size and conversion RAM per registry model, from this run's bytes-per-parameter constants.
-
-    RAM per parameter uses the conversion step's RSS above its imports; on a small model
-    fixed costs dominate it, so the projection is an upper bound for big ones.
-    """
-    from workbench.core.models import REGISTRY
-
-    measured = frame[frame["size MB"].notna()]
-    rows = []
-    for name in models:
-        n = REGISTRY[name].params_millions * 1e6
-        for key, r in measured.iterrows():
-            rows.append({"model": name, "variant": key, "kind": "projection",
-                         "disk GB": r["size MB"] * MB / params * n / 1e9,
-                         "conversion RAM GB": (r["convert step RSS MB"] * MB / params * n / 1e9
-                                               if np.isfinite(r["convert step RSS MB"]) else np.nan)})
-    return pd.DataFrame(rows)
-
-
-def claims_table(projected: pd.DataFrame) -> pd.DataFrame:
-    """The seeds' claims, quoted, beside this run's projection for the model assumed, with a verdict."""
-    rows = []
-    for claim, what, variant_suffix, low, high in SEED_CLAIMS:
-        column = "disk GB" if what == "size_gb" else "conversion RAM GB"
-        hits = projected[(projected["model"] == CLAIM_MODEL) & projected["variant"].str.endswith("_" + variant_suffix)]
-        if hits.empty or hits[column].isna().all():
-            rows.append({"claim (quoted from a seed)": claim, "projection": "no matching variant in this run",
-                         "verdict": "not tested"})
-            continue
-        for _, h in hits.iterrows():
-            value = h[column]
-            if low <= value <= high:
-                verdict = "consistent"
-            elif what == "convert_ram_gb" and value > high:
-                verdict = (f"not confirmed: projection above {low:g}-{high:g} GB, but it is an upper bound (a small "
-                           "model's fixed conversion costs are spread over few parameters)")
-            else:
-                verdict = f"not consistent: projection is {'below' if value < low else 'above'} {low:g}-{high:g} GB"
-            rows.append({"claim (quoted from a seed)": claim, "variant": h["variant"],
-                         "projection": f"{value:.2f} GB (projection)", "verdict": verdict})
-    return pd.DataFrame(rows)
-
-
 def is_headline(key: str) -> bool:
     """The index page shows each variant's size and mean cosine."""
     return key.startswith(("size_mb_", "mean_cosine_"))
-
-
-def claim_records(claims: pd.DataFrame) -> list[dict]:
-    """The claims table as results.json records: consistent holds, not consistent fails, the rest is open."""
-    records = []
-    for _, row in claims.iterrows():
-        verdict = str(row["verdict"])
-        holds = True if verdict == "consistent" else False if verdict.startswith("not consistent") else None
-        records.append({"claim": row["claim (quoted from a seed)"], "holds": holds,
-                        "measured": f"{row.get('variant', '')} {row['projection']}: {verdict}".strip(),
-                        "source": f"seeds 000/003, model assumed {CLAIM_MODEL} (projection)"})
-    return records
 
 
 def verdict_html(frame: pd.DataFrame) -> str:

@@ -1,0 +1,231 @@
+"""Random-weight profiling at true architectures, the size-series fit, and the verdicts on the seeds' claims.
+
+Every test uses tiny configs of the real families (Qwen3, EmbeddingGemma); full sizes run in suites/scale.yaml.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.convert import measure, profile
+from workbench.core.architectures import RANDOM_WEIGHTS, architecture, total_params
+from workbench.core.embedding import Recipe
+from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.studies import scale
+
+TINY = dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=2, num_key_value_heads=1,
+            head_dim=32, vocab_size=1000)
+ACCURACY_WORDS = ("cosine", "retention", "ndcg", "spearman", "drift", "recall")
+
+
+def tiny(name: str):
+    return architecture(name).scaled(name=f"tiny {name}", **TINY)
+
+
+def recipe(arch) -> Recipe:
+    return scale.recipe_for(arch, 16)
+
+
+def test_a_tiny_qwen3_goes_through_every_format_and_is_labelled_random(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    arch = tiny("qwen3-embedding-0.6b")
+    pairs = measure.plan(["onnx"], ["int8"]) + measure.plan(["coreml"], ["fp16"]) + measure.plan(["mlx"], ["q4"])
+    rows = profile.profile(profile.Subject(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
+    by_key = {r["key"]: r for r in rows}
+    assert list(by_key) == ["onnx_fp32", "onnx_int8", "coreml_fp16", "mlx_q4"]  # the base first, then what derives
+    for r in rows:
+        assert r["status"] == profile.MEASURED, r["notes"]
+        assert r["weights"].startswith(RANDOM_WEIGHTS)
+        assert r["params"] == total_params(arch)
+        assert r["size_bytes"] > 0 and r["convert_s"] > 0 and r["convert_peak_rss_bytes"] > 0
+        assert not any(word in key for key in r for word in ACCURACY_WORDS)
+    assert by_key["onnx_int8"]["size_bytes"] < by_key["onnx_fp32"]["size_bytes"]
+    assert by_key["mlx_q4"]["size_bytes"] < by_key["onnx_int8"]["size_bytes"]
+    assert by_key["onnx_fp32"]["p50_ms_b1"] > 0 and by_key["onnx_fp32"]["p50_ms_b4"] > 0
+    assert by_key["onnx_fp32"]["load_rss_bytes"] > 0
+    assert "not measured on this platform" in " ".join(by_key["coreml_fp16"]["notes"])  # Linux CI
+    assert by_key["coreml_fp16"]["load_s"] is None
+    assert "not timed" in " ".join(by_key["mlx_q4"]["notes"]) and "p50_ms_b1" not in by_key["mlx_q4"]
+
+    again = profile.profile(profile.Subject(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
+    assert all(r["from_cache"] for r in again)
+    assert [r["size_bytes"] for r in again] == [r["size_bytes"] for r in rows]
+    other_seed = profile.profile(profile.Subject(arch, seed=1), pairs[:1], recipe(arch), batch_sizes=(1, 4), repeats=2)
+    assert not other_seed[0]["from_cache"]
+
+
+def test_gemma_converts_to_mlx_with_its_dense_head_inside_the_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    arch = tiny("embeddinggemma-300m")
+    assert arch.dense == ((64, 256, False, "Identity"), (256, 64, False, "Identity"))
+    (row,) = profile.profile(profile.Subject(arch), [("mlx", "q4")], recipe(arch), repeats=1)
+    assert row["status"] == profile.MEASURED, row["notes"]
+    assert row["family"] == "gemma3_text" and row["load_rss_bytes"] > 0
+
+
+def test_a_step_past_the_memory_limit_keeps_its_peak_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    arch = tiny("qwen3-embedding-0.6b")
+    pairs = measure.plan(["onnx"], ["int8"]) + [("mlx", "q4")]
+    limit = 50 * 10**6  # below any interpreter with torch imported: the first sample kills it
+    rows = profile.profile(profile.Subject(arch), pairs, recipe(arch), memory_limit_bytes=limit)
+    fp32, int8, q4 = rows
+    assert fp32["status"] == "killed" and fp32["convert_peak_rss_bytes"] > limit
+    assert "killed at" in fp32["notes"][0] and "memory limit of 0.1 GB" in fp32["notes"][0]
+    assert int8["status"] == "not built" and "onnx_fp32, which was not built" in int8["notes"][0]
+    assert q4["status"] == "killed"  # the next format was still tried
+    assert not list((tmp_path / "cache").glob("profiles/*.json"))  # only measured rows are kept
+
+
+def test_skipped_variants_say_why_and_do_not_stop_the_rest_coming_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    arch = tiny("qwen3-embedding-0.6b")
+    pairs = measure.plan(["onnx"], ["int8"])
+    skip = {"int8": "left to the fit: too slow"}
+    first = profile.profile(profile.Subject(arch), pairs, recipe(arch), skip=skip)
+    again = profile.profile(profile.Subject(arch), pairs, recipe(arch), skip=skip)
+    for rows in (first, again):
+        fp32, int8 = rows
+        assert fp32["status"] == profile.MEASURED
+        assert int8["status"] == "left to the fit" and int8["notes"] == ["left to the fit: too slow"]
+        assert int8["size_bytes"] is None
+    assert again[0]["from_cache"] and again[0]["size_bytes"] == first[0]["size_bytes"]
+
+
+# ---------------------------------------------------------------- fit, projection, verdicts (synthetic rows)
+
+
+def synthetic_rows(sizes_b, size_gb=lambda b: 0.05 + 2.0 * b, rss_gb=lambda b: 1.0 + 2.5 * b, variant="coreml_fp16",
+                   model="qwen3 point {:.2f}"):
+    fmt, name = variant.split("_")
+    rows = []
+    for b in sizes_b:
+        rows.append({"model": model.format(b), "family": "qwen3", "params": int(b * 1e9), "format": fmt,
+                     "variant": name, "key": variant, "weights": f"{RANDOM_WEIGHTS} (seed 0)",
+                     "status": profile.MEASURED, "size_bytes": size_gb(b) * 1e9, "convert_s": 10 + 40 * b,
+                     "convert_peak_rss_bytes": rss_gb(b) * 1e9, "load_s": None, "load_rss_bytes": None,
+                     "notes": [], "from_cache": False})
+    return rows
+
+
+def test_the_fit_recovers_a_known_line_and_projects_with_an_interval():
+    rows = synthetic_rows([0.05, 0.12, 0.3, 0.6])
+    rng = np.random.default_rng(0)
+    noisy = synthetic_rows([0.05, 0.12, 0.3, 0.6], size_gb=lambda b: 0.05 + 2.0 * b + rng.normal(0, 0.01),
+                           variant="onnx_fp16")
+    table = scale.frame(rows + noisy)
+    fitted = scale.fits(table, set(table["model"]))
+    exact = fitted[(fitted["variant"] == "coreml_fp16") & (fitted["quantity"] == "size GB")].iloc[0]
+    assert exact["per B"] == pytest.approx(2.0) and exact["intercept"] == pytest.approx(0.05)
+    assert set(fitted["quantity"]) == {"size GB", "peak convert RSS GB", "convert s"}  # nothing fitted from NaN
+    values = scale.projections(fitted, table, ["qwen3-embedding-4b"])
+    at_4b = values[(values["variant"] == "coreml_fp16") & (values["quantity"] == "size GB")].iloc[0]
+    params_4b = total_params(architecture("qwen3-embedding-4b")) / 1e9
+    assert at_4b["value"] == pytest.approx(0.05 + 2.0 * params_4b)
+    assert at_4b["kind"].startswith("projected (fit over 4 sizes")
+    noisy_4b = values[(values["variant"] == "onnx_fp16") & (values["quantity"] == "size GB")].iloc[0]
+    assert 0 < noisy_4b["± (95 % prediction)"] < 1.0  # an interval from the residuals, wider than the noise
+    assert noisy_4b["± (95 % prediction)"] > 0.01
+
+
+def test_too_few_sizes_give_no_fit():
+    table = scale.frame(synthetic_rows([0.05, 0.6]))
+    assert scale.fits(table, set(table["model"])).empty
+
+
+def test_a_measured_row_beats_the_projection_for_its_model():
+    rows = synthetic_rows([0.05, 0.12, 0.3]) + synthetic_rows([4.02], size_gb=lambda b: 8.04,
+                                                              model="qwen3-embedding-4b")
+    table = scale.frame(rows)
+    values = scale.values_table(table, scale.fits(table, set(table["model"])), ["qwen3-embedding-4b"])
+    at_4b = values[(values["model"] == "qwen3-embedding-4b") & (values["quantity"] == "size GB")]
+    assert list(at_4b["kind"]) == ["measured"] and at_4b["value"].iloc[0] == pytest.approx(8.04)
+
+
+def _values(entries):
+    return pd.DataFrame([{"model": m, "params B": 1.0, "variant": v, "quantity": q, "value": x,
+                          "± (95 % prediction)": h, "kind": "measured" if h is None else "projected (fit)"}
+                         for m, v, q, x, h in entries])
+
+
+def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
+    values = _values([
+        ("qwen3-embedding-4b", "coreml_fp16", "size GB", 8.04, None),  # 7-9: consistent
+        ("qwen3-embedding-4b", "coreml_int8", "size GB", 4.6, None),  # 2-4: above
+        ("qwen3-embedding-4b", "coreml_int8", "peak convert RSS GB", 16.1, 5.0),  # 20-28: interval reaches it
+        ("qwen3-embedding-4b", "coreml_palette4", "peak convert RSS GB", 10.0, 1.0),  # lower than int8's 16.1
+        ("qwen3-embedding-0.6b", "mlx_q4", "size GB", 0.335, None),  # 0.5-0.7: below
+    ])
+    table = scale.verdicts(values).set_index(["model", "variant", "quantity"])
+    big, small, gemma = "qwen3-embedding-4b", "qwen3-embedding-0.6b", "embeddinggemma-300m"
+    assert table.loc[(big, "coreml_fp16", "size GB"), "holds"] is True
+    assert table.loc[(big, "coreml_int8", "size GB"), "verdict"] == "not consistent: above 2-4"
+    ram = table.loc[(big, "coreml_int8", "peak convert RSS GB")]
+    assert ram["holds"] is None and ram["verdict"].startswith("inconclusive")
+    palette = table.loc[(big, "coreml_palette4", "peak convert RSS GB")]
+    assert palette["holds"] is True and "vs coreml_int8 16.1" in palette["value"]
+    assert table.loc[(small, "mlx_q4", "size GB"), "holds"] is False
+    assert table.loc[(gemma, "mlx_q4", "size GB"), "verdict"] == "not tested"
+    assert len(scale.verdicts(values)) == len(scale.CLAIMS)
+
+
+def test_claims_and_records_name_the_random_weights():
+    table = scale.frame(synthetic_rows([0.05, 0.12, 0.3]))
+    verdicts = scale.verdicts(scale.values_table(table, scale.fits(table, set(table["model"])), ["qwen3-embedding-4b"]))
+    for record in scale.claim_records(verdicts):
+        assert "random weights" in record["measured"] and record["source"].startswith("seed ")
+    records = list(scale.records(table))
+    assert records and all(RANDOM_WEIGHTS in note for _, _, note in records)
+    assert not any(word in name for name, _, _ in records for word in ACCURACY_WORDS)
+
+
+def test_series_points_scale_width_and_depth_from_the_record():
+    points = scale.series_architectures("qwen3-embedding-0.6b", [[256, 6], [1024, 28]])
+    small, base = points
+    assert base is architecture("qwen3-embedding-0.6b")
+    assert small.config["hidden_size"] == 256 and small.config["num_hidden_layers"] == 6
+    assert small.config["intermediate_size"] == 768 and small.config["num_attention_heads"] == 4
+    assert small.config["vocab_size"] == 151669
+    assert small.name.startswith("qwen3-embedding-0.6b scaled to 0.04B")
+
+
+def test_notebook_on_a_tiny_series(tmp_path, monkeypatch):
+    """The study end to end on three small Qwen3 points through ONNX fp32, projected to 0.6B."""
+    import papermill
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "05_scale.ipynb"), str(tmp_path / "run.ipynb"), kernel_name="python3",
+        progress_bar=False,
+        parameters=dict(models=[], series=[[64, 1], [128, 1], [192, 1]], large=[], project_to=["qwen3-embedding-0.6b"],
+                        variants={"onnx": ["fp32"]}, large_variants={"onnx": ["fp32"]}, max_length=8,
+                        series_batch_sizes=[1], latency_repeats=2, output_dir=str(out)))
+    data = json.loads((out / "results.json").read_text())
+    assert data["status"] == "complete" and data["label"] == RANDOM_WEIGHTS
+    sizes = {k: v for k, v in data["results"].items() if k.startswith("size_gb_onnx_fp32")}
+    assert len(sizes) == 3 and all(v > 0 for v in sizes.values())
+    assert all(RANDOM_WEIGHTS in data["notes"][k] for k in sizes)
+    fp32_claim = [c for c in data["claims"] if "FP32 (2.3GB)" in c["claim"]]
+    assert len(fp32_claim) == 1 and "projected (fit over 3 sizes" in fp32_claim[0]["measured"]
+    executed = (tmp_path / "run.ipynb").read_text()
+    assert not any(word in executed.lower() for word in ("mean cosine", "retention %", "ndcg@10"))
+
+
+def test_parameters_from_papermill_strings_are_converted_and_bad_ones_refused():
+    models, series, large, project_to, variants, large_variants = scale.validated(
+        "[]", "[[256, 6]]", "", '["qwen3-embedding-4b"]', '{"onnx": ["int8"]}', "qwen3-embedding-0.6b")
+    assert (models, series, large, project_to) == ([], [[256, 6]], [], ["qwen3-embedding-4b"])
+    assert variants == large_variants == {"onnx": ["int8"]}
+    with pytest.raises(ValueError, match="variant 'q9' belongs to none of mlx"):
+        scale.validated([], [[256, 6]], [], [], {"onnx": ["fp32"]}, "qwen3-embedding-0.6b", {"mlx": ["q9"]})
+    with pytest.raises(ValueError, match="no architecture record for 'qwen3-embeding-4b'; did you mean"):
+        scale.validated(["qwen3-embeding-4b"], [], [], [], {"onnx": ["fp32"]}, "qwen3-embedding-0.6b")
+    with pytest.raises(ValueError, match=r"each point is \[hidden, layers\]"):
+        scale.validated([], [[256]], [], [], {"onnx": ["fp32"]}, "qwen3-embedding-0.6b")
+    with pytest.raises(ValueError, match="variant 'q4' belongs to none of onnx"):
+        scale.validated([], [[256, 6]], [], [], {"onnx": ["q4"]}, "qwen3-embedding-0.6b")
+    with pytest.raises(ValueError, match="nothing to profile"):
+        scale.validated([], [], [], [], {"onnx": ["fp32"]}, "qwen3-embedding-0.6b")

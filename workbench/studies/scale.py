@@ -1,0 +1,339 @@
+"""Study 05: what the models users ship cost, measured at their true size with random weights, and fitted.
+
+Full-size published architectures and a size series scaled from one of them go through every
+requested (format, variant) (`workbench.convert.profile` measures each step in a child process).
+Per (variant, quantity) a line against parameter count, with a prediction interval, projects the
+sizes not measured here; each seed claim becomes a verdict row saying whether it was measured or
+projected. No row carries an accuracy figure: the weights are random.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workbench.convert import measure, profile
+from workbench.core.architectures import Architecture, architecture, total_params
+from workbench.core.embedding import Recipe
+from workbench.core.fitting import fit_linear, predict
+from workbench.core.params import as_list, as_mapping
+
+GB = 1e9
+# quantity label -> (row field, scale to the label's unit)
+QUANTITIES = {
+    "size GB": ("size_bytes", 1 / GB),
+    "peak convert RSS GB": ("convert_peak_rss_bytes", 1 / GB),
+    "convert s": ("convert_s", 1.0),
+    "load RSS GB": ("load_rss_bytes", 1 / GB),
+    "load s": ("load_s", 1.0),
+    "p50 ms b1": ("p50_ms_b1", 1.0),
+}
+MIN_FIT_POINTS = 3
+# What random weights cannot show, per model type, for its fp16 rows (from the model's own card)
+FP16_CAVEATS = {"gemma3_text": "EmbeddingGemma's card says its activations do not support float16 (values far beyond "
+                               "65,504); random weights cannot show that overflow, so this row's size and speed say "
+                               "nothing about whether fp16 works: that needs the real weights"}
+INTERVAL = 0.95
+
+
+def validated(models, series, large, project_to, variants, series_base: str, large_variants=None):
+    """The list and mapping parameters, converted from papermill strings and checked before anything runs."""
+    models, large, project_to = (as_list(v, n, allow_empty=True) for v, n in
+                                 ((models, "models"), (large, "large"), (project_to, "project_to")))
+    for name in [*models, *large, *project_to, series_base]:
+        architecture(name)  # an unknown name fails here, with the known ones
+    series = as_list(series, "series", allow_empty=True)
+    if not all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, int) and x > 0 for x in p)
+               for p in series):
+        raise ValueError(f"series: each point is [hidden, layers], two positive integers; got {series!r}")
+    variants = _variant_map(variants, "variants")
+    large_variants = _variant_map(large_variants, "large_variants") if large_variants is not None else variants
+    if not (models or series or large):
+        raise ValueError("nothing to profile: give at least one of models, series, large")
+    return models, series, large, project_to, variants, large_variants
+
+
+def _variant_map(value, name: str) -> dict:
+    """format -> variant names, each format and variant checked against the converters."""
+    mapping = {fmt: as_list(names, f"{name}[{fmt!r}]") for fmt, names in as_mapping(value, name).items()}
+    for fmt, names in mapping.items():
+        measure.plan([fmt], names)  # an unknown format or variant fails here
+    return mapping
+
+
+def series_architectures(base: str, points) -> list:
+    """The base record scaled to each [hidden, layers]: FFN 3x hidden, one query head per 64 and a KV head per 128
+    of width (Qwen3-0.6B's own ratios), head dim kept; the base itself where a point matches it."""
+    record = architecture(base)
+    out = []
+    for hidden, layers in points:
+        hidden, layers = int(hidden), int(layers)
+        if (hidden, layers) == (record.config["hidden_size"], record.config["num_hidden_layers"]):
+            out.append(record)
+            continue
+        scaled = record.scaled(name="", hidden_size=hidden, num_hidden_layers=layers, intermediate_size=3 * hidden,
+                               num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128))
+        billions = total_params(scaled) / 1e9
+        out.append(record.scaled(name=f"{base} scaled to {billions:.2f}B (hidden {hidden}, {layers} layers)",
+                                 **{k: scaled.config[k] for k in ("hidden_size", "num_hidden_layers",
+                                                                  "intermediate_size", "num_attention_heads",
+                                                                  "num_key_value_heads")}))
+    return out
+
+
+def run(planned: list[Planned], max_length: int, repeats: int, memory_limit_bytes: int | None,
+        timeout_s: float | None, slow: dict[str, str], slow_above_params: float, seed: int = 0) -> list[dict]:
+    """Profile each planned network through its variants; `slow` variants are left to the fit above
+    `slow_above_params`, with their reason."""
+    rows = []
+    for p in planned:
+        pairs = [pair for fmt, wanted in p.variants.items() for pair in measure.plan([fmt], wanted)]
+        skip = slow if total_params(p.arch) > slow_above_params else {}
+        rows += profile.profile(profile.Subject(p.arch, seed), pairs, recipe_for(p.arch, max_length), p.batch_sizes,
+                                repeats, memory_limit_bytes, timeout_s, skip)
+    return rows
+
+
+def recipe_for(arch, max_length: int) -> Recipe:
+    """The architecture's own pooling and head at the given token count, last layer only (as published)."""
+    return Recipe(max_length=max_length, last_n_layers=1, pooling=arch.pooling, normalize=arch.normalize)
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """One line per (model, variant) in display units; NaN where not measured (the note says why)."""
+    out = []
+    for r in rows:
+        line = {"model": r["model"], "params B": r["params"] / 1e9, "variant": r["key"], "status": r["status"]}
+        for label, (field, scale) in QUANTITIES.items():
+            value = r.get(field)
+            line[label] = value * scale if value is not None else np.nan
+        if r.get("p50_ms_b32") is not None:
+            line["p50 ms b32"] = r["p50_ms_b32"]
+        caveat = FP16_CAVEATS.get(r["family"]) if r["variant"] == "fp16" else None
+        line["weights / note"] = "; ".join([r["weights"], *r["notes"], *([caveat] if caveat else [])]
+                                           + (["measured in an earlier run (profile cache)"] if r["from_cache"] else []))
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def fits(table: pd.DataFrame, family_models: set[str]) -> pd.DataFrame:
+    """Per (variant, quantity): intercept + slope against parameters (B) over the family's measured points."""
+    out = []
+    measured = table[(table["status"] == profile.MEASURED) & table["model"].isin(family_models)]
+    for (variant, quantity), points in _points(measured):
+        if points["params B"].nunique() < MIN_FIT_POINTS:
+            continue
+        line = fit_linear(points["params B"], points[quantity])
+        out.append({"variant": variant, "quantity": quantity, "points": line["n"],
+                    "from B": points["params B"].min(), "to B": points["params B"].max(),
+                    "intercept": line["a"], "per B": line["b"], "residual s.e.": line["s"], "fit": line})
+    columns = ["variant", "quantity", "points", "from B", "to B", "intercept", "per B", "residual s.e.", "fit"]
+    return pd.DataFrame(out, columns=columns)  # no rows (but the columns) with fewer than three sizes
+
+
+def _points(measured: pd.DataFrame):
+    for variant, group in measured.groupby("variant"):
+        for quantity in QUANTITIES:
+            points = group[["params B", quantity]].dropna()
+            if len(points):
+                yield (variant, quantity), points
+
+
+def projections(fitted: pd.DataFrame, table: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
+    """Each target model's value per (variant, quantity): measured where a row holds it, else projected with its
+    interval (the fit's prediction interval at the target's parameter count)."""
+    out = []
+    for name in targets:
+        billions = total_params(architecture(name)) / 1e9
+        for _, f in fitted.iterrows():
+            hit = table[(table["model"] == name) & (table["variant"] == f["variant"])
+                        & (table["status"] == profile.MEASURED)]
+            measured = hit[f["quantity"]].dropna() if len(hit) else pd.Series(dtype=float)
+            if len(measured):
+                value, half, kind = float(measured.iloc[0]), None, "measured"
+            else:
+                value, half = predict(f["fit"], billions, level=INTERVAL)
+                kind = f"projected (fit over {f['points']} sizes, {f['from B']:.2f}-{f['to B']:.2f}B)"
+            out.append({"model": name, "params B": billions, "variant": f["variant"], "quantity": f["quantity"],
+                        "value": value, "± (95 % prediction)": half, "kind": kind})
+    return pd.DataFrame(out)
+
+
+# The seeds' claims, quoted, with the range each quote is read as. Seed 000 is about Qwen3(-Embedding)-4B in
+# Core ML, 003 about the onnx-community Qwen3-Embedding-0.6B export, 002 about mlx-community 4-bit builds.
+CLAIMS = (
+    {"seed": "000", "quote": "FP16 (unquantized): ~8GB model size", "model": "qwen3-embedding-4b",
+     "variant": "coreml_fp16", "quantity": "size GB", "range": (7.0, 9.0)},
+    {"seed": "000", "quote": "INT8 (quantized): ~2-4GB model size", "model": "qwen3-embedding-4b",
+     "variant": "coreml_int8", "quantity": "size GB", "range": (2.0, 4.0)},
+    {"seed": "000", "quote": "INT8 conversion, Total: ~20-28GB RAM required", "model": "qwen3-embedding-4b",
+     "variant": "coreml_int8", "quantity": "peak convert RSS GB", "range": (20.0, 28.0)},
+    {"seed": "000", "quote": "4-bit palettization: ~1-2GB model size", "model": "qwen3-embedding-4b",
+     "variant": "coreml_palette4", "quantity": "size GB", "range": (1.0, 2.0)},
+    {"seed": "000", "quote": "4-bit palettization: conversion more memory-efficient (than INT8)",
+     "model": "qwen3-embedding-4b", "variant": "coreml_palette4", "quantity": "peak convert RSS GB",
+     "below": "coreml_int8"},
+    {"seed": "003", "quote": "Variants: FP32 (2.3GB)", "model": "qwen3-embedding-0.6b", "variant": "onnx_fp32",
+     "quantity": "size GB", "range": (2.1, 2.5)},
+    {"seed": "003", "quote": "FP16 (1.1GB recommended)", "model": "qwen3-embedding-0.6b", "variant": "onnx_fp16",
+     "quantity": "size GB", "range": (1.0, 1.2)},
+    {"seed": "002", "quote": "Qwen3-Embedding-0.6B, Quantization: 4-bit DWQ, Size: 600MB",
+     "model": "qwen3-embedding-0.6b", "variant": "mlx_q4", "quantity": "size GB", "range": (0.5, 0.7)},
+    {"seed": "002", "quote": "Qwen3-0.6B | 1024 | ~550MB (memory)", "model": "qwen3-embedding-0.6b",
+     "variant": "mlx_q4", "quantity": "load RSS GB", "range": (0.45, 0.65)},
+    {"seed": "002", "quote": "Gemma-300M-4bit, Size: 200MB", "model": "embeddinggemma-300m", "variant": "mlx_q4",
+     "quantity": "size GB", "range": (0.15, 0.25)},
+    {"seed": "002", "quote": "Gemma-300M | 768 | ~400MB* (memory, estimated)", "model": "embeddinggemma-300m",
+     "variant": "mlx_q4", "quantity": "load RSS GB", "range": (0.3, 0.5)},
+)
+
+
+def _value(values: pd.DataFrame, model: str, variant: str, quantity: str):
+    """(value, half-width or None, kind) from the measured-or-projected table, or None when neither exists."""
+    hit = values[(values["model"] == model) & (values["variant"] == variant) & (values["quantity"] == quantity)]
+    if hit.empty or not np.isfinite(hit["value"].iloc[0]):
+        return None
+    row = hit.iloc[0]
+    half = row["± (95 % prediction)"]
+    return float(row["value"]), (float(half) if half is not None and np.isfinite(half) else None), row["kind"]
+
+
+def values_table(table: pd.DataFrame, fitted: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Every (model, variant, quantity) this run measured, plus the projections of the fitted family's targets."""
+    measured = table[table["status"] == profile.MEASURED]
+    rows = [{"model": r["model"], "params B": r["params B"], "variant": r["variant"], "quantity": q,
+             "value": r[q], "± (95 % prediction)": None, "kind": "measured"}
+            for _, r in measured.iterrows() for q in QUANTITIES if np.isfinite(r[q])]
+    projected = projections(fitted, table, models) if len(fitted) else pd.DataFrame()
+    if len(projected):
+        projected = projected[~projected["kind"].eq("measured")]
+    columns = ["model", "params B", "variant", "quantity", "value", "± (95 % prediction)", "kind"]
+    return pd.concat([pd.DataFrame(rows, columns=columns), projected], ignore_index=True)
+
+
+def _judge(value: float, half: float | None, low: float, high: float) -> tuple[bool | None, str]:
+    if low <= value <= high:
+        return True, "consistent"
+    if half is not None and value - half <= high and value + half >= low:
+        return None, "inconclusive: outside the range, but the prediction interval reaches it"
+    return False, f"not consistent: {'below' if value < low else 'above'} {low:g}-{high:g}"
+
+
+def _number(x: float) -> str:
+    """Three significant digits, thousands separated: 8.05, 0.0012, 1,234."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def _lower(difference: float, half: float) -> tuple[bool | None, str]:
+    """Verdict on "A needs less than B" from A - B and the half-width of that difference."""
+    if difference + half < 0:
+        return True, "consistent: lower"
+    if difference - half > 0:
+        return False, "not consistent: higher"
+    return None, "inconclusive: the difference is within the prediction interval"
+
+
+def verdicts(values: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed claim: the value (measured, or projected with its interval), the verdict and which it is."""
+    out = []
+    for c in CLAIMS:
+        found = _value(values, c["model"], c["variant"], c["quantity"])
+        line = {"seed": c["seed"], "claim (quoted)": c["quote"], "model": c["model"], "variant": c["variant"],
+                "quantity": c["quantity"]}
+        if found is None:
+            out.append({**line, "value": "not measured, no fit", "verdict": "not tested", "holds": None,
+                        "kind": "-"})
+            continue
+        value, half, kind = found
+        shown = _number(value) + (f" ± {_number(half)}" if half is not None else "")
+        if "below" in c:
+            other = _value(values, c["model"], c["below"], c["quantity"])
+            if other is None:
+                out.append({**line, "value": shown, "verdict": f"not tested: no {c['below']} value to compare with",
+                            "holds": None, "kind": kind})
+                continue
+            shown += f" vs {c['below']} {_number(other[0])}" + (f" ± {_number(other[1])}" if other[1] else "")
+            holds, verdict = _lower(value - other[0], float(np.hypot(half or 0.0, other[1] or 0.0)))
+            kind = kind if kind == other[2] else f"{kind}; {c['below']}: {other[2]}"
+        else:
+            holds, verdict = _judge(value, half, *c["range"])
+            line["claimed range"] = f"{c['range'][0]:g}-{c['range'][1]:g}"
+        out.append({**line, "value": shown, "verdict": verdict, "holds": holds, "kind": kind})
+    return pd.DataFrame(out)
+
+
+def claim_records(table: pd.DataFrame) -> list[dict]:
+    """The verdict rows as results.json claims (holds: True / False / None for open)."""
+    return [{"claim": f"{r['claim (quoted)']} ({r['model']}, {r['variant']}, {r['quantity']})", "holds": r["holds"],
+             "measured": f"{r['value']} ({r['kind']}, random weights): {r['verdict']}", "source": f"seed {r['seed']}"}
+            for _, r in table.iterrows()]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One network to profile, the batch sizes timed for it and the variants it goes through (format -> names)."""
+
+    arch: Architecture
+    batch_sizes: tuple
+    variants: dict
+
+
+def subjects(models, series_base: str, series, large, batch_sizes, series_batch_sizes, variants: dict,
+             large_variants: dict) -> list[Planned]:
+    """Run order: full-size models, the series, then the large models (with their own, smaller variant set)."""
+    out = [Planned(architecture(m), tuple(batch_sizes), variants) for m in models]
+    out += [Planned(a, tuple(series_batch_sizes), variants) for a in series_architectures(series_base, series)]
+    out += [Planned(architecture(m), tuple(series_batch_sizes), large_variants) for m in large]
+    seen, unique = set(), []
+    for planned in out:
+        if planned.arch.name not in seen:
+            seen.add(planned.arch.name)
+            unique.append(planned)
+    return unique
+
+
+def architectures_table(planned) -> pd.DataFrame:
+    """What each planned network is: parameters, width, depth, and where its numbers come from."""
+    return pd.DataFrame([{"model": a.name, "params B": total_params(a) / 1e9, "hidden": a.config["hidden_size"],
+                          "layers": a.config["num_hidden_layers"], "FFN": a.config["intermediate_size"],
+                          "vocab": a.config["vocab_size"], "output dim": a.output_dim, "pooling": a.pooling,
+                          "latency batches": ", ".join(map(str, p.batch_sizes)),
+                          "variants": "; ".join(f"{f}: {', '.join(v)}" for f, v in p.variants.items()),
+                          "record": a.source}
+                         for p in planned for a in [p.arch]]).set_index("model")
+
+
+def family(planned, series_base: str) -> set[str]:
+    """The models fitted together: every planned network of the series base's model type."""
+    model_type = architecture(series_base).config["model_type"]
+    return {p.arch.name for p in planned if p.arch.config["model_type"] == model_type}
+
+
+def value_pivot(values: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Per (variant, quantity), each model's value as text: measured, or projected "value ± half-width"."""
+    chosen = values[values["model"].isin(models)].copy()
+    if chosen.empty:
+        return pd.DataFrame()
+    half = chosen["± (95 % prediction)"]
+    chosen["shown"] = [f"{v:,.3g}" + (f" ± {h:,.2g} (projected)" if h is not None and np.isfinite(h) else
+                                       " (projected)" if not k.startswith("measured") else "")
+                       for v, h, k in zip(chosen["value"], half.astype(float), chosen["kind"])]
+    return chosen.pivot_table(index=["variant", "quantity"], columns="model", values="shown", aggfunc="first")
+
+
+def records(table: pd.DataFrame):
+    """(results.json name, value or None, note) per model, variant and quantity; every note names the weights."""
+    for _, r in table.iterrows():
+        for quantity in QUANTITIES:
+            value = r[quantity]
+            ok = np.isfinite(value)
+            name = f"{quantity.lower().replace(' ', '_')}_{r['variant']}_{r['model']}"
+            yield name, float(value) if ok else None, r["weights / note"] if ok else \
+                f"not measured ({r['status']}): {r['weights / note']}"
+
+
+def is_headline(name: str) -> bool:
+    """The index shows the full-size 0.6B sizes (the figures the seeds argue about)."""
+    return name.startswith("size_gb_") and name.endswith("_qwen3-embedding-0.6b")
