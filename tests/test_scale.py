@@ -208,6 +208,8 @@ def test_notebook_on_a_tiny_series(tmp_path, monkeypatch):
     sizes = {k: v for k, v in data["results"].items() if k.startswith("size_gb_onnx_fp32")}
     assert len(sizes) == 3 and all(v > 0 for v in sizes.values())
     assert all(RANDOM_WEIGHTS in data["notes"][k] for k in sizes)
+    (headline,) = data["headline"]  # the first network's size: one number on the index, not every quantity
+    assert headline.startswith("size_gb_onnx_fp32_") and "0.01B" in headline
     fp32_claim = [c for c in data["claims"] if "FP32 (2.3GB)" in c["claim"]]
     assert len(fp32_claim) == 1 and "projected (fit over 3 sizes" in fp32_claim[0]["measured"]
     executed = (tmp_path / "run.ipynb").read_text()

@@ -334,6 +334,6 @@ def records(table: pd.DataFrame):
                 f"not measured ({r['status']}): {r['weights / note']}"
 
 
-def is_headline(name: str) -> bool:
-    """The index shows the full-size 0.6B sizes (the figures the seeds argue about)."""
-    return name.startswith("size_gb_") and name.endswith("_qwen3-embedding-0.6b")
+def is_headline(name: str, first_model: str) -> bool:
+    """The index shows the sizes of the first network profiled (the 0.6B model in suites/scale.yaml)."""
+    return name.startswith("size_gb_") and name.endswith(f"_{first_model}")
