@@ -57,11 +57,10 @@ def parameters_table(run: Run):
 
 
 def collapsible(frame: pd.DataFrame, summary: str):
-    """A long table folded under a one-line summary (cell text is HTML-escaped by pandas)."""
+    """A long table folded under a one-line summary, rendered by `table` (escaped, whole, seven digits)."""
     from IPython.display import HTML
 
-    table = frame.to_html(escape=True, float_format=lambda x: f"{x:.7g}", max_rows=None)
-    return HTML(f"<details><summary>{html.escape(summary)}</summary>{table}</details>")
+    return HTML(f"<details><summary>{html.escape(summary)}</summary>{table(frame, digits=7).data}</details>")
 
 
 def _cell(value, digits: int = 4) -> str:
