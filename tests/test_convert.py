@@ -110,6 +110,28 @@ def test_every_artifact_outputs_the_final_embedding_and_matches_torch(tiny, tmp_
         assert sizes["fp32"] > sizes[list(converter.variants)[-1]], sizes
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "mlx", "coreml"])
+def test_an_input_of_special_tokens_alone_runs_through_every_artifact(tiny, tmp_path, fmt):
+    """An empty corpus document is its special tokens alone, padded to the artifact's fixed length."""
+    loaded, recipe, _ = tiny
+    if loaded.spec.architecture == "decoder":  # the tiny Qwen3's <|endoftext|> row is zero (it is also its pad
+        with torch.no_grad():  # token): alone it embeds to nothing. A trained row is not zero; give it one.
+            model = type(loaded.model).from_pretrained(loaded.source)
+            model.embed_tokens.weight[loaded.tokenizer.eos_token_id] = torch.randn(model.config.hidden_size)
+        model.save_pretrained(tmp_path / "model", safe_serialization=True)  # MLX converts from the folder
+        loaded.tokenizer.save_pretrained(tmp_path / "model")
+        loaded = workbench.load_model(str(tmp_path / "model"))
+    converter = registry.get(fmt)
+    path = _build_all(converter, loaded, recipe, tmp_path, ["fp32"])["fp32"]
+    texts = ["", "wifi password"]
+    reference = workbench.embed(loaded, texts, recipe)
+    assert reference.n_tokens[0] in (1, 2)  # [CLS] [SEP], or Qwen3's <|endoftext|>
+    for how, runtime in _runtimes(converter, path, loaded, recipe).items():
+        test = workbench.embed(replace(loaded, encoder=runtime.encode, precision="artifact"), texts, recipe)
+        cosines = metrics.cosine_rows(reference.vectors, test.vectors)
+        assert cosines.min() >= PARITY_MIN_COSINE, (how, cosines)
+
+
 def test_coreml_maps_every_compressed_weight_back(tiny, tmp_path):
     loaded, recipe, _ = tiny
     path = _build_all(registry.get("coreml"), loaded, recipe, tmp_path, ["int4"])["int4"]

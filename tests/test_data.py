@@ -83,8 +83,11 @@ def test_beir_folder(tmp_path):
 
 def test_beir_errors(tmp_path):
     _beir(tmp_path / "bad", "q1\td9\t1\n")
-    with pytest.raises(DataFormatError, match="d9 is not in corpus.jsonl"):
-        data.load_beir(tmp_path / "bad")
+    with pytest.raises(DataFormatError, match=r"test.tsv:2: document d9 is not in corpus.jsonl \(strict_qrels is on"):
+        data.load_beir(tmp_path / "bad", strict_qrels=True)
+    _beir(tmp_path / "unknown query", "q7\td1\t1\n")
+    with pytest.raises(DataFormatError, match="test.tsv:2: query q7 is not in queries.jsonl"):
+        data.load_beir(tmp_path / "unknown query")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataFormatError, match="missing corpus.jsonl, queries.jsonl, qrels/test.tsv"):
         data.load_beir(tmp_path / "empty")
@@ -129,3 +132,35 @@ def test_non_finite_scores_are_refused(tmp_path, score):
 def test_a_folder_given_as_a_queries_file_is_explained(tmp_path):
     with pytest.raises(DataFormatError, match="is a folder; pass a file"):
         data.load_queries(tmp_path)
+
+
+def test_a_real_collection_is_taken_as_it_comes(tmp_path):
+    """Empty documents are kept; a judgment for a document the corpus lacks stays in the qrels, counted."""
+    _beir(tmp_path / "set", "q1\td1\t2\nq1\tgone\t1\nq1\tgone-too\t0\n")
+    with (tmp_path / "set" / "corpus.jsonl").open("a") as fh:
+        fh.write('{"_id": "blank", "title": "", "text": ""}\n{"_id": "spaces", "text": "  "}\n')
+    ret = data.load_beir(tmp_path / "set")
+    assert ret.docs[2:] == ["", "  "] and ret.empty_doc_ids == ["blank", "spaces"]
+    assert ret.qrels["q1"] == {"d1": 2, "gone": 1, "gone-too": 0}
+    assert ret.absent_judgments == [("q1", "gone", 1), ("q1", "gone-too", 0)]
+    assert ret.relevant_judgments == 2  # d1 and gone; grade 0 is judged not relevant
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("q.jsonl", '{"text": "fine"}\n{"text": " "}\n', r"q.jsonl:2: query is empty"),
+    ("s.csv", "sentence1,sentence2,score\na,b,1\nc,,2\n", r"s.csv:3: sentence is empty"),
+    ("s.jsonl", '{"sentence1": "", "sentence2": "b", "score": 1}\n', r"s.jsonl:1: sentence is empty"),
+])
+def test_an_empty_query_or_sentence_is_refused_with_its_line(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataFormatError, match=message):
+        (data.load_queries if name.startswith("q") else data.load_sts)(tmp_path / name)
+
+
+def test_an_empty_judged_beir_query_is_refused_an_unjudged_one_is_not_read(tmp_path):
+    _beir(tmp_path / "set", "q1\td1\t2\n")
+    (tmp_path / "set" / "queries.jsonl").write_text('{"_id": "q1", "text": "boiler"}\n{"_id": "q2", "text": ""}\n')
+    assert data.load_beir(tmp_path / "set").queries == ["boiler"]
+    (tmp_path / "set" / "qrels" / "test.tsv").write_text("q2\td1\t1\n")
+    with pytest.raises(DataFormatError, match="queries.jsonl:2: query is empty"):
+        data.load_beir(tmp_path / "set")

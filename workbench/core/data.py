@@ -3,6 +3,11 @@
 Formats: plain text or JSONL query lists, STS-style CSV/TSV/JSONL pairs (sentence1,
 sentence2, score; header optional) and BEIR folders (corpus.jsonl, queries.jsonl,
 qrels/<split>.tsv). Every loader names the file and line of the first problem.
+
+Real collections are taken as they come: a corpus document with no text is embedded as the
+model embeds an empty input (as sentence-transformers and MTEB do), and a judgment for a
+document the corpus lacks counts as relevant and never retrieved (as trec_eval counts it).
+A query or an STS sentence with no text is refused: it is almost always a mistake.
 """
 
 from __future__ import annotations
@@ -53,6 +58,22 @@ class RetrievalSet:
     qrels: dict[str, dict[str, int]]
     source: str
 
+    @property
+    def empty_doc_ids(self) -> list[str]:
+        """Documents whose title and text are both empty (embedded as the empty input)."""
+        return [d for d, text in zip(self.doc_ids, self.docs) if not text.strip()]
+
+    @property
+    def absent_judgments(self) -> list[tuple[str, str, int]]:
+        """(query, document, grade) of the judged queries that name a document the corpus lacks."""
+        known = set(self.doc_ids)
+        return [(q, d, grade) for q in self.query_ids for d, grade in self.qrels[q].items() if d not in known]
+
+    @property
+    def relevant_judgments(self) -> int:
+        """Judgments with a positive grade over the judged queries (what recall divides by)."""
+        return sum(grade > 0 for q in self.query_ids for grade in self.qrels[q].values())
+
     def head(self, n_queries: int) -> "RetrievalSet":
         """The first `n_queries` queries; the whole corpus stays (distractors are the point)."""
         if n_queries <= 0:
@@ -88,6 +109,14 @@ def _text(path: Path, lineno: int, value, what: str) -> str:
     return value
 
 
+def _non_empty(path: Path, lineno: int, text: str, what: str) -> str:
+    """`text`, unless it is empty or whitespace only: then one message naming the file and line."""
+    if not text.strip():
+        raise DataFormatError(f"{path}:{lineno}: {what} is empty; an empty {what} is almost always a mistake, "
+                              "so remove that line (corpus documents may be empty, queries and STS sentences not)")
+    return text
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     for lineno, line in enumerate(read_text(path).splitlines(), 1):
@@ -114,10 +143,10 @@ def load_queries(path: str | Path | None = None, limit: int = 0) -> list[str]:
     """Queries from a .txt (one per line) or .jsonl ("text" or "query" field); bundled set when path is empty."""
     path = _input_file(path) if path else DATA_DIR / "queries.txt"
     if path.suffix == ".jsonl":
-        texts = [_text(path, n, _field(path, n, row, ("text", "query")), "the query") for n, row in _read_jsonl(path)]
-    else:
-        texts = [line.strip() for line in read_text(path).splitlines()]
-    texts = [t for t in texts if t.strip()]
+        texts = [_non_empty(path, n, _text(path, n, _field(path, n, row, ("text", "query")), "the query"), "query")
+                 for n, row in _read_jsonl(path)]
+    else:  # one query per line: blank lines separate, they are not queries
+        texts = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     if not texts:
         raise DataFormatError(f"{path}: no queries found (expected one per line, or JSONL with a 'text' field)")
     return texts[:limit] if limit > 0 else texts
@@ -143,8 +172,10 @@ def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
     scores: list[float] = []
     if path.suffix == ".jsonl":
         for n, row in _read_jsonl(path):
-            s1.append(_text(path, n, _field(path, n, row, ("sentence1", "text1", "s1")), "sentence1"))
-            s2.append(_text(path, n, _field(path, n, row, ("sentence2", "text2", "s2")), "sentence2"))
+            s1.append(_non_empty(path, n, _text(path, n, _field(path, n, row, ("sentence1", "text1", "s1")),
+                                                "sentence1"), "sentence"))
+            s2.append(_non_empty(path, n, _text(path, n, _field(path, n, row, ("sentence2", "text2", "s2")),
+                                                "sentence2"), "sentence"))
             scores.append(_as_score(path, n, _field(path, n, row, ("score", "label", "similarity"))))
     else:
         delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
@@ -166,8 +197,8 @@ def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
                     f"{path}:{lineno}: expected 3 columns (sentence1, sentence2, score) separated by "
                     f"{'tabs' if delimiter == chr(9) else 'commas'}; found {len(row)}"
                 )
-            s1.append(row[columns[0]])
-            s2.append(row[columns[1]])
+            s1.append(_non_empty(path, lineno, row[columns[0]], "sentence"))
+            s2.append(_non_empty(path, lineno, row[columns[1]], "sentence"))
             scores.append(_as_score(path, lineno, row[columns[2]]))
     if not scores:
         raise DataFormatError(f"{path}: no sentence pairs found")
@@ -190,8 +221,12 @@ def _column(path: Path, header: list[str], names: tuple[str, ...]) -> int:
     raise DataFormatError(f"{path}: header {header} has none of the columns {', '.join(names)}")
 
 
-def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 0) -> RetrievalSet:
-    """A BEIR folder: corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv."""
+def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 0,
+              strict_qrels: bool = False) -> RetrievalSet:
+    """A BEIR folder: corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv.
+
+    A judgment for a document the corpus lacks is kept (relevant, never retrieved) unless `strict_qrels`.
+    """
     folder = input_path(path) if path else DATA_DIR / "retrieval"
     if not folder.is_dir():
         raise DataFormatError(f"{folder}: a BEIR dataset is a folder with corpus.jsonl, queries.jsonl and qrels/")
@@ -204,9 +239,10 @@ def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 
     docs = [" ".join(x for x in (_text(needed[0], n, row.get("title", ""), "title"),
                                  _text(needed[0], n, _field(needed[0], n, row, ("text",)), "text")) if x)
             for n, row in corpus]
-    query_rows = {str(_field(needed[1], n, row, ("_id",))): _text(needed[1], n, _field(needed[1], n, row, ("text",)),
-                                                                   "the query text")
-                  for n, row in _read_jsonl(needed[1])}
+    query_rows = {}  # id -> (line, text)
+    for n, row in _read_jsonl(needed[1]):
+        query_rows[str(_field(needed[1], n, row, ("_id",)))] = (n, _text(needed[1], n, _field(needed[1], n, row,
+                                                                                               ("text",)), "query text"))
     qrels: dict[str, dict[str, int]] = {}
     known_docs = set(doc_ids)
     for lineno, line in enumerate(read_text(needed[2]).splitlines(), 1):
@@ -218,12 +254,15 @@ def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 
         if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
             raise DataFormatError(f"{needed[2]}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>integer score'")
         qid, did, score = parts[0], parts[1], int(parts[2])
-        if qid not in query_rows or did not in known_docs:
-            raise DataFormatError(f"{needed[2]}:{lineno}: {qid if qid not in query_rows else did} is not in "
-                                  f"{'queries' if qid not in query_rows else 'corpus'}.jsonl")
+        if qid not in query_rows:
+            raise DataFormatError(f"{needed[2]}:{lineno}: query {qid} is not in queries.jsonl")
+        if strict_qrels and did not in known_docs:
+            raise DataFormatError(f"{needed[2]}:{lineno}: document {did} is not in corpus.jsonl (strict_qrels is on; "
+                                  "set it off to count such a document as relevant and never retrieved)")
         qrels.setdefault(qid, {})[did] = score
     query_ids = [q for q in query_rows if q in qrels]
     if not query_ids:
         raise DataFormatError(f"{needed[2]}: no judged queries")
-    dataset = RetrievalSet(query_ids, [query_rows[q] for q in query_ids], doc_ids, docs, qrels, str(folder))
+    queries = [_non_empty(needed[1], *query_rows[q], "query") for q in query_ids]  # unjudged ones are not read
+    dataset = RetrievalSet(query_ids, queries, doc_ids, docs, qrels, str(folder))
     return dataset.head(limit)

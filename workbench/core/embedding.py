@@ -83,7 +83,11 @@ class Embeddings:
 
 
 def check_texts(texts) -> list[str]:
-    """A list of non-empty strings, or one message naming the first bad item."""
+    """A non-empty list of strings, or one message naming the first bad item.
+
+    An empty string is a text like any other (sentence-transformers embeds it as the model's special tokens
+    alone): real corpora hold empty documents. The loaders refuse empty queries and STS sentences instead.
+    """
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not a single string; wrap it: [text]")
     try:
@@ -95,8 +99,6 @@ def check_texts(texts) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] is {type(text).__name__}, not str: {text!r:.60}; convert or drop it")
-        if not text.strip():
-            raise ValueError(f"texts[{i}] is empty or whitespace only; remove it before embedding")
     return texts
 
 
@@ -175,6 +177,10 @@ def embed_many(
     tokenizer = loaded.tokenizer
     inputs = [prompt + t for t in texts]
     n_tokens = np.array([len(ids) for ids in tokenizer(inputs, truncation=False, verbose=False)["input_ids"]])
+    if (n_tokens == 0).any():
+        first_empty = int(np.flatnonzero(n_tokens == 0)[0])
+        raise ValueError(f"texts[{first_empty}] = {texts[first_empty]!r} becomes no tokens at all: {spec.name}'s "
+                         "tokenizer adds no special tokens, so there is nothing to embed; drop the empty texts")
     truncated = n_tokens > first.max_length
     order = np.argsort(-n_tokens, kind="stable")
     deepest = max(r.last_n_layers for r in recipes.values())

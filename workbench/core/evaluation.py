@@ -34,23 +34,62 @@ class EvalData:
     retrieval: RetrievalSet | None
 
     def summary(self) -> pd.DataFrame:
+        """One row per set: how many items, from where, and what about them a reader must know."""
         rows = [{"set": "queries", "items": len(self.queries), "source": self.queries_source}]
         if self.sts is not None:
             rows.append({"set": "sts pairs", "items": len(self.sts), "source": self.sts.source})
         if self.retrieval is not None:
-            rows.append({"set": "retrieval queries", "items": len(self.retrieval.queries),
-                         "source": self.retrieval.source})
-            rows.append({"set": "retrieval passages", "items": len(self.retrieval.docs),
-                         "source": self.retrieval.source})
-        return pd.DataFrame(rows)
+            ret = self.retrieval
+            rows.append({"set": "retrieval queries", "items": len(ret.queries), "source": ret.source,
+                         "notes": absent_note(ret)})
+            rows.append({"set": "retrieval passages", "items": len(ret.docs), "source": ret.source,
+                         "notes": empty_note(ret)})
+        frame = pd.DataFrame(rows)
+        if "notes" in frame:
+            frame["notes"] = frame["notes"].fillna("")
+        return frame
 
 
-def load_eval_data(queries_path: str = "", sts_path: str = "", beir_path: str = "", max_texts: int = 0) -> EvalData:
-    """Bundled sets by default; a path replaces one; 'skip' leaves STS or retrieval out."""
+def empty_note(ret: RetrievalSet) -> str:
+    """How many corpus documents are empty and which (embedded as the empty input, as sentence-transformers does)."""
+    empty = ret.empty_doc_ids
+    if not empty:
+        return ""
+    return (f"{len(empty)} empty document{'s' if len(empty) > 1 else ''} (title and text both empty), embedded as "
+            f"the empty input: {', '.join(empty)}")
+
+
+def absent_note(ret: RetrievalSet) -> str:
+    """How many judgments name a document the corpus lacks, and what share of the relevant documents that is."""
+    absent = ret.absent_judgments
+    if not absent:
+        return ""
+    relevant = sum(grade > 0 for _, _, grade in absent)
+    share = 100.0 * relevant / ret.relevant_judgments if ret.relevant_judgments else 0.0
+    return (f"{len(absent)} judgment{'s' if len(absent) > 1 else ''} name documents the corpus lacks; the "
+            f"{relevant} relevant among them ({share:.1f} % of all relevant judgments) count as relevant and never "
+            "retrieved, as trec_eval counts them (strict_qrels=True refuses them)")
+
+
+def record_data_facts(run, data: EvalData) -> None:
+    """Put the corpus facts that move nDCG (empty documents, judgments for absent documents) in results.json."""
+    if data.retrieval is None:
+        return
+    ret = data.retrieval
+    run.record("empty_documents", len(ret.empty_doc_ids), note=empty_note(ret) or None)
+    run.record("judgments_for_absent_documents", len(ret.absent_judgments), note=absent_note(ret) or None)
+
+
+def load_eval_data(queries_path: str = "", sts_path: str = "", beir_path: str = "", max_texts: int = 0,
+                   strict_qrels: bool = False) -> EvalData:
+    """Bundled sets by default; a path replaces one; 'skip' leaves STS or retrieval out.
+
+    `strict_qrels` refuses a judgment for a document the corpus lacks instead of counting it unretrieved.
+    """
     queries = load_queries(queries_path or None, limit=max_texts)
     queries_source = str(input_path(queries_path)) if queries_path else str(DATA_DIR / "queries.txt")
     sts = None if sts_path == SKIP else load_sts(sts_path or None, limit=max_texts)
-    retrieval = None if beir_path == SKIP else load_beir(beir_path or None, limit=max_texts)
+    retrieval = None if beir_path == SKIP else load_beir(beir_path or None, limit=max_texts, strict_qrels=strict_qrels)
     return EvalData(queries, queries_source, sts, retrieval)
 
 
