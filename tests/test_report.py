@@ -4,7 +4,9 @@ import re
 import nbformat
 import pytest
 
-from workbench.run.report import build_index, notebook_to_html
+from workbench.run.claims import Claim
+from workbench.run.index_page import build_index
+from workbench.run.report import notebook_to_html
 
 
 def _executed_notebook(path):
@@ -25,35 +27,69 @@ def test_html_report_is_self_contained_with_code_hidden_by_default(tmp_path):
     assert "hello" in page
 
 
+def test_library_output_goes_to_the_log_and_the_page_keeps_one_folded_box_of_distinct_warnings(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("work()")
+    noise = ("Running MIL passes: 100%|##########| 89/89 [00:00<00:00, 912.33 passes/s]\r"
+             "/x/embedding.py:230: UserWarning: 2 of 5 texts are longer than max_length=16 tokens\n"
+             "  warnings.warn(\n")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=noise),
+                    nbformat.v4.new_output("stream", name="stdout", text="kept\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text=noise + "[IPKernelApp] WARNING | <b>x</b>\n")]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "run.ipynb")
+    page = notebook_to_html(tmp_path / "run.ipynb").read_text()
+    assert "passes/s" not in page and "Running MIL" not in page and "kept" in page
+    box = page[page.index('id="wb-warnings"'):]
+    assert page.count('id="wb-warnings"') == 1 and "2 distinct warnings" in box
+    assert box.count("UserWarning: 2 of 5 texts") == 1 and "&lt;b&gt;x&lt;/b&gt;" in box
+    assert (tmp_path / "steps.log").read_text().count("Running MIL passes") == 2
+
+
 def test_html_of_missing_notebook_is_explained(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the notebook first"):
         notebook_to_html(tmp_path / "missing.ipynb")
 
 
-def _write_run(folder, notebook, status, results, parameters, headline=(), claims=()):
+def _write_run(folder, notebook, status, results, parameters, headline=(), claims=(), labels=None):
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps({
         "notebook": notebook, "status": status, "updated_at": "2026-11-24T10:00:00+00:00", "headline": list(headline),
-        "claims": list(claims),
+        "labels": labels or {}, "claims": list(claims),
         "parameters": parameters, "results": results, "environment": {"packages": {"torch": "2.13.0"}}}))
 
 
-def test_index_is_built_from_results_files_and_escapes_text(tmp_path):
-    _write_run(tmp_path / "01-aaa", "01_precision_accuracy", "complete",
-               {"mean_cosine_fp16": 0.9999997, "per_text_files": ["x.csv"], "best_precision": "fp16"},
-               {"model": "<script>alert(1)</script>"}, headline=["mean_cosine_fp16"],
-               claims=[{"claim": "FP16 mean cosine >= 0.999999", "holds": True, "measured": "0.9999997", "source": "s"},
-                       {"claim": "mean vs CLS ~ 0.68", "holds": False, "measured": "0.558", "source": "seed 002"}])
-    (tmp_path / "01-aaa" / "report.html").write_text("<html></html>")
+HOLDS = Claim(quote="average cosine ≈ 1.000000 (≥ 0.999999)", source="shared seed 001", quantity="mean cosine",
+              value="0.9999997", threshold="≥ 0.999999", threshold_origin="the quote", verdict="holds")
+FAILS = Claim(quote="Mean pooling vs CLS pooling have 0.68 cosine similarity.", source="shared seed 002",
+              quantity="mean cosine mean vs CLS", value="0.558", threshold="0.58–0.78",
+              threshold_origin="MEAN_CLS_TOLERANCE", verdict="fails")
+
+
+def test_index_is_a_dashboard_of_claims_and_labelled_headlines_with_no_raw_keys(tmp_path):
+    labels = {"mean_cosine_fp16": "mean cosine to FP32, fp16", "best_precision": "closest to FP32",
+              "latency_p50_ms_fp16": "p50 latency at batch 1, fp16 (ms)"}
+    for name, model, cosine in (("01-aaa", "<script>alert(1)</script>", 0.99999873), ("01-ccc", "bge-small", 0.9991)):
+        _write_run(tmp_path / name, "01_precision_accuracy", "complete",
+                   {"mean_cosine_fp16": cosine, "per_text_files": ["x.csv"], "best_precision": "fp16",
+                    "latency_p50_ms_fp16": 12.3456}, {"model": model}, headline=list(labels),
+                   claims=[HOLDS.as_dict(), FAILS.as_dict()], labels=labels)
+        (tmp_path / name / "report.html").write_text("<html></html>")
+    (tmp_path / "01-aaa" / "key-plot.png").write_bytes(b"png")
     _write_run(tmp_path / "01-bbb", "01_precision_accuracy", "running", {}, {"model": "m"})
     page = build_index(tmp_path).read_text()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
-    assert 'href="01-aaa/report.html"' in page
-    assert "0.9999997" in page and "per_text_files" not in page
-    assert "2 run(s); 1 not complete." in page
-    assert '<tr class="failed">' in page
-    assert "best_precision = <b>fp16</b>" in page
-    assert "1 held, 1 did not." in page and "mean vs CLS ~ 0.68 &mdash; measured 0.558" in page
+    assert "2 holds, 2 fails." in page and page.count('href="01-aaa/report.html#claims"') == 2
+    assert "MEAN_CLS_TOLERANCE" in page and "0.58–0.78" in page
+    assert page.count("<h2>01 · Precision") == 1  # both complete runs in one side-by-side table
+    assert "0.9999987" in page and "0.99910" in page and "12.3" in page and "12.3456" not in page
+    assert 'src="01-aaa/key-plot.png"' in page
+    results = json.loads((tmp_path / "01-aaa" / "results.json").read_text())["results"]
+    assert not any(key in page for key in results), "a raw result key is on the page"
+    assert "3 run(s)' <code>results.json</code>; 1 not complete." in page
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| fails | Mean pooling vs CLS pooling have 0.68 cosine similarity. | 0.558 |" in summary
+    assert "| mean cosine to FP32, fp16 | 0.9999987 | 0.99910 |" in summary
 
 
 def test_a_run_labelled_random_weights_says_so_on_the_index(tmp_path):
@@ -61,7 +97,7 @@ def test_a_run_labelled_random_weights_says_so_on_the_index(tmp_path):
     from workbench.run.results import Run
 
     run = Run(tmp_path / "05-aaa", "05_scale", {})
-    run.record("size_gb_onnx_fp32_qwen3", 2.38, headline=True)
+    run.record("size_gb_onnx_fp32_qwen3", 2.38, headline="size, onnx_fp32, qwen3 (GB)")
     run.label(RANDOM_WEIGHTS + " <b>")
     run.finish()
     unlabelled = Run(tmp_path / "03-bbb", "03_quantization", {})
@@ -69,3 +105,27 @@ def test_a_run_labelled_random_weights_says_so_on_the_index(tmp_path):
     page = build_index(tmp_path).read_text()
     assert page.count('class="label"') == 1
     assert f'<em class="label">{RANDOM_WEIGHTS} &lt;b&gt;</em>' in page
+    assert "size, onnx_fp32, qwen3 (GB)" in page and "2.38" in page
+
+
+def test_compare_lists_parameters_first_then_changed_headline_numbers_with_direction(tmp_path, capsys):
+    from workbench.run.cli import main
+
+    labels = {"mean_cosine_fp16": "mean cosine to FP32, fp16", "latency_p50_ms_fp16": "p50 latency, fp16 (ms)",
+              "best_precision": "closest to FP32"}
+    _write_run(tmp_path / "01_precision_accuracy-aaaa1111", "01_precision_accuracy", "complete",
+               {"mean_cosine_fp16": 0.9999, "latency_p50_ms_fp16": 10.0, "best_precision": "fp16"},
+               {"model": "m", "max_length": 32}, headline=list(labels), labels=labels)
+    _write_run(tmp_path / "01_precision_accuracy-bbbb2222", "01_precision_accuracy", "complete",
+               {"mean_cosine_fp16": 0.99999, "latency_p50_ms_fp16": 12.5, "best_precision": "fp16"},
+               {"model": "m", "max_length": 128}, headline=list(labels), labels=labels)
+    assert main(["compare", "aaaa", "bbbb", "--reports", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("max_length") < out.index("mean cosine")
+    assert re.search(r"mean cosine to FP32, fp16\s+0.999900\s+0.9999900\s+\S+ \(\+0.0 %\)\s+better", out)
+    assert re.search(r"p50 latency, fp16 \(ms\)\s+10.0\s+12.5\s+2.50 \(\+25.0 %\)\s+worse", out)
+    assert "closest to FP32" not in out  # unchanged
+    page = tmp_path / "compare-01_precision_accuracy-aaaa1111-vs-01_precision_accuracy-bbbb2222.html"
+    assert 'class="worse"' in page.read_text()
+    assert main(["compare", "aaaa", "nope", "--reports", str(tmp_path)]) == 2
+    assert "nope: no run folder" in capsys.readouterr().err

@@ -14,12 +14,15 @@ def test_record_writes_results_json_after_every_number(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_STEP_LOG", "")  # restored afterwards: later tests' children keep their output
     run = results.start_run(tmp_path / "out", "nb", {"model": "m", "precisions": ["fp16"]})
     assert run.dir / "steps.log" == Path(os.environ["WORKBENCH_STEP_LOG"])
-    results.record("mean_cosine_fp16", np.float32(0.5), headline=True)
+    results.record("mean_cosine_fp16", np.float32(0.5), headline="mean cosine to FP32, fp16")
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["status"] == "running"  # a later failure keeps what was measured
     assert on_disk["results"] == {"mean_cosine_fp16": 0.5}
     assert on_disk["parameters"]["precisions"] == ["fp16"]
     assert on_disk["headline"] == ["mean_cosine_fp16"]
+    assert on_disk["labels"] == {"mean_cosine_fp16": "mean cosine to FP32, fp16"}
+    with pytest.raises(TypeError, match="headline is the label the index shows"):
+        results.record("x", 1, headline=True)
     env = on_disk["environment"]
     assert env["packages"]["torch"].startswith("2.13.0")
     assert env["platform"]["cpu_count"] >= 1

@@ -174,8 +174,12 @@ def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
 def test_claims_and_records_name_the_random_weights():
     table = scale.frame(synthetic_rows([0.05, 0.12, 0.3]))
     verdicts = scale.verdicts(scale.values_table(table, scale.fits(table, set(table["model"])), ["qwen3-embedding-4b"]))
-    for record in scale.claim_records(verdicts):
-        assert "random weights" in record["measured"] and record["source"].startswith("seed ")
+    claims = scale.claim_records(verdicts)
+    assert len(claims) == len(scale.CLAIMS) and all(c.kind.endswith("random weights") for c in claims)
+    assert all(c.source.startswith("shared seed 00") and c.threshold and c.threshold_origin for c in claims)
+    fp16 = claims[0]  # 4B Core ML fp16 ~8 GB, read as 7-9 GB
+    assert (fp16.threshold, fp16.threshold_origin) == ("7–9 GB", "the quoted figure ± 1")
+    assert claims[1].threshold_origin == "the quote's range"
     records = list(scale.records(table))
     assert records and all(RANDOM_WEIGHTS in note for _, _, note in records)
     assert not any(word in name for name, _, _ in records for word in ACCURACY_WORDS)
@@ -210,8 +214,10 @@ def test_notebook_on_a_tiny_series(tmp_path, monkeypatch):
     assert all(RANDOM_WEIGHTS in data["notes"][k] for k in sizes)
     (headline,) = data["headline"]  # the first network's size: one number on the index, not every quantity
     assert headline.startswith("size_gb_onnx_fp32_") and "0.01B" in headline
-    fp32_claim = [c for c in data["claims"] if "FP32 (2.3GB)" in c["claim"]]
-    assert len(fp32_claim) == 1 and "projected (fit over 3 sizes" in fp32_claim[0]["measured"]
+    (fp32_claim,) = [c for c in data["claims"] if "FP32 (2.3GB)" in c["quote"]]
+    assert fp32_claim["kind"].startswith("projected (fit over 3 sizes") and fp32_claim["value"].endswith(" GB")
+    assert data["labels"][headline] == f"size, onnx_fp32, {headline[len('size_gb_onnx_fp32_'):]} (GB)"
+    assert (out / "key-plot.png").stat().st_size > 1000
     executed = (tmp_path / "run.ipynb").read_text()
     assert not any(word in executed.lower() for word in ("mean cosine", "retention %", "ndcg@10"))
 

@@ -15,7 +15,8 @@ from workbench.run.suite import SuiteEntry, load_suite
 
 def cmd_run(args) -> int:
     from workbench.core.progress import batch_mode
-    from workbench.run.report import build_index, execute_notebook, finalize, has_report, results_complete
+    from workbench.run.index_page import build_index
+    from workbench.run.report import execute_notebook, finalize, has_report, results_complete
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
            "force": True if args.force else None, "progress": False if args.quiet else None}
@@ -101,12 +102,21 @@ def _abort(folders: list[Path]) -> None:
 
 
 def cmd_report(args) -> int:
-    from workbench.run.report import build_index
+    from workbench.run.index_page import build_index
 
     reports = Path(args.reports)
     if not reports.is_dir():
         raise ValueError(f"--reports {reports}: no such folder (`workbench run` writes runs there first)")
     print(build_index(reports))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from workbench.run.compare import compare
+
+    text, page = compare(args.a, args.b, Path(args.reports))
+    print(text)
+    print(f"\n{page}")
     return 0
 
 
@@ -181,9 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--print-config", action="store_true", help="show the resolved settings and their sources")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=cmd_run)
-    report = sub.add_parser("report", help="rebuild reports/index.html from the results.json files")
+    report = sub.add_parser("report", help="rebuild reports/index.html and reports/summary.md from the results.json "
+                                           "files")
     report.add_argument("--reports", default=str(REPORTS_DIR), help="folder holding the runs (default: reports/)")
     report.set_defaults(func=cmd_report)
+    comparison = sub.add_parser("compare", help="two runs of one study: parameters that differ, headline numbers "
+                                                 "that changed (printed, and written as an HTML page)")
+    comparison.add_argument("a", help="run folder, its name under --reports, or the start of its hash")
+    comparison.add_argument("b", help="the run to compare with A (B - A is reported)")
+    comparison.add_argument("--reports", default=str(REPORTS_DIR), help="folder holding the runs (default: reports/)")
+    comparison.set_defaults(func=cmd_compare)
     to_html = sub.add_parser("html", help="render an executed notebook (e.g. papermill output) as an HTML report")
     to_html.add_argument("notebook", help="executed .ipynb")
     to_html.add_argument("-o", "--output", help="HTML path (default: beside the notebook)")

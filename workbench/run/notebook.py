@@ -9,6 +9,10 @@ import pandas as pd
 from workbench.core.embedding import Recipe
 from workbench.core.models import LoadedModel
 from workbench.core.progress import quiet_transformers
+from workbench.core.files import atomic_path
+from workbench.run.claims import EVIDENCE_ANCHOR, Claim, claims_html
+from workbench.run.formatting import number
+from workbench.run.index_page import KEY_PLOT
 from workbench.run.results import Run
 
 
@@ -57,42 +61,47 @@ def parameters_table(run: Run):
 
 
 def collapsible(frame: pd.DataFrame, summary: str):
-    """A long table folded under a one-line summary, rendered by `table` (escaped, whole, seven digits)."""
+    """A long table folded under a one-line summary, rendered by `table` (escaped, whole, formatted by unit)."""
     from IPython.display import HTML
 
-    return HTML(f"<details><summary>{html.escape(summary)}</summary>{table(frame, digits=7).data}</details>")
+    return HTML(f"<details><summary>{html.escape(summary)}</summary>{table(frame).data}</details>")
 
 
-def _cell(value, digits: int = 4) -> str:
-    """A cell as report text: integers and large numbers with thousands separators, others to `digits`
-    significant digits, text HTML-escaped."""
-    import numbers
-
-    if isinstance(value, bool) or value is None:
-        return html.escape(str(value))
-    if isinstance(value, numbers.Integral):
-        return f"{value:,}"
-    if isinstance(value, numbers.Real):
-        if value != value:
-            return "-"  # NaN: not measured (the row's note says why)
-        return f"{value:,.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
-    return html.escape(str(value))
+def _label(column) -> str:
+    return str(column[-1] if isinstance(column, tuple) else column)
 
 
-def table(frame: pd.DataFrame, caption: str = "", highlight_max: bool = False, digits: int = 4):
-    """The one way a report shows a table: every row (never truncated), cell text and labels escaped, numbers to
-    `digits` significant digits; `highlight_max` marks each numeric column's best value."""
-    from functools import partial
-
+def table(frame: pd.DataFrame, caption: str = "", highlight_max: bool = False):
+    """The one way a report shows a table: every row (never truncated), cell text and labels escaped, each number
+    formatted by its column's unit (`formatting.number`); `highlight_max` marks each numeric column's best value.
+    A wide table scrolls sideways instead of being cut."""
     from IPython.display import HTML
 
-    cell = partial(_cell, digits=digits)
-    styler = frame.style.format(cell).format_index(cell, axis=0).format_index(cell, axis=1)
+    def cell_for(label):
+        return lambda value: html.escape(number(value, label)) if value is not None else ""
+
+    styler = frame.style.format({c: cell_for(_label(c)) for c in frame.columns})
+    styler = styler.format_index(lambda v: html.escape(number(v)), axis=0).format_index(
+        lambda v: html.escape(str(v)), axis=1)
     if highlight_max:
         styler = styler.highlight_max(axis=0, color="#fff3b0", subset=frame.select_dtypes("number").columns)
     if caption:
         styler = styler.set_caption(html.escape(caption))
-    return HTML(styler.to_html())
+    return HTML(f'<div style="overflow-x:auto">{styler.to_html()}</div>')
+
+
+def claims(found: list[Claim]):
+    """The claims this run checked, under the anchor the index's evidence links point to."""
+    from IPython.display import HTML
+
+    return HTML(f'<div id="{EVIDENCE_ANCHOR}">{claims_html(found)}</div>')
+
+
+def key_plot(run: Run, figure):
+    """Show `figure` and save it beside results.json as the index's thumbnail of this study."""
+    with atomic_path(run.dir / KEY_PLOT) as tmp:
+        figure.savefig(tmp, format="png", dpi=60, bbox_inches="tight")
+    return figure
 
 
 def _injected_names(namespace: dict) -> list[str]:

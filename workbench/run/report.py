@@ -1,18 +1,16 @@
-"""Executed notebooks become self-contained HTML reports; results.json files become the index page.
+"""Executed notebooks become self-contained HTML reports, written only once the run is complete.
 
-The index is built from results.json files only (results are data, reports are
-views), so it can be rebuilt at any time without re-running anything.
+The index page over all runs is `index_page`'s: it reads results.json files only.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.core.files import atomic_path
-from workbench.run.results import RESULTS_FILE, load_results, mark_failed
+from workbench.run.results import STEP_LOG, load_results, mark_failed
 
 REPORT_FILE = "report.html"
 EXECUTED_FILE = "notebook.ipynb"
@@ -47,15 +45,54 @@ def notebook_to_html(executed: str | Path, destination: str | Path | None = None
         raise FileNotFoundError(f"{executed} does not exist; run the notebook first (papermill or workbench run)")
     destination = Path(destination) if destination else executed.with_suffix(".html")
     notebook = nbformat.read(executed, as_version=4)
+    warnings = _move_library_output(notebook, destination.parent / STEP_LOG)
     exporter = HTMLExporter(template_name="lab", embed_images=True)
     body, _ = exporter.from_notebook_node(notebook)
     body = _EXTERNAL_SCRIPT.sub("", body)
     toolbar = '<div id="wb-toolbar"><button id="wb-toggle" onclick="wbToggleCode()">Show code</button></div>'
     body = body.replace("</head>", _TOGGLE + "</head>", 1)
     body = re.sub(r"<body([^>]*)>", lambda m: _body_open(m.group(1)) + toolbar, body, count=1)
+    body = body.replace("</body>", _warnings_box(warnings) + "</body>", 1)
     with atomic_path(destination) as tmp:
         tmp.write_text(body, encoding="utf-8")
     return destination
+
+
+_PYTHON_WARNING = re.compile(r"(?:^|: )(\w*Warning: .+)$")
+_LOGGED_WARNING = re.compile(r"\bWARNING\b[\s|:]*(.+)$")
+
+
+def _move_library_output(notebook, log: Path) -> list[str]:
+    """Take every stderr output (progress bars, converter logs, warnings) out of the page and append it to `log`;
+    return the distinct warnings among it, for one folded box."""
+    captured = []
+    for cell in notebook.cells:
+        outputs = cell.get("outputs")
+        if outputs is None:
+            continue
+        captured += [o["text"] for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        cell["outputs"] = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    text = "".join(captured)
+    if text:
+        previous = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        with atomic_path(log) as tmp:
+            tmp.write_text(previous + text, encoding="utf-8")
+    found: list[str] = []
+    for line in text.replace("\r", "\n").splitlines():
+        match = _PYTHON_WARNING.search(line.strip()) or _LOGGED_WARNING.search(line.strip())
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return found
+
+
+def _warnings_box(warnings: list[str]) -> str:
+    """At most one folded box at the end of the page: the distinct warnings, and where the full output went."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li><code>{html.escape(w)}</code></li>" for w in warnings)
+    return (f'<details id="wb-warnings" style="margin:2em 1em"><summary>{len(warnings)} distinct warning'
+            f'{"s" if len(warnings) > 1 else ""} (the libraries\' full output is in <a href="{STEP_LOG}">{STEP_LOG}</a>)'
+            f"</summary><ul>{items}</ul></details>")
 
 
 def _body_open(attributes: str) -> str:
@@ -131,113 +168,3 @@ def finalize(output_dir: Path) -> Path | None:
 def has_report(output_dir: Path) -> bool:
     """Complete means report written: results.json complete and report.html beside it."""
     return results_complete(output_dir) and (Path(output_dir) / REPORT_FILE).exists()
-
-
-# ---------------------------------------------------------------- index page
-
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.7g}"
-    if value is None:
-        return "n/a"
-    return str(value)
-
-
-def collect_runs(reports_dir: str | Path) -> list[dict]:
-    """Every results.json under `reports_dir`, with its folder, newest first."""
-    runs = []
-    for path in sorted(Path(reports_dir).glob(f"*/{RESULTS_FILE}")):
-        try:
-            data = load_results(path)
-            if not isinstance(data, dict):
-                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
-        except (OSError, ValueError) as exc:
-            data = {"notebook": path.parent.name, "status": f"unreadable results.json ({path}): {exc}"}
-        for key, empty in (("results", {}), ("parameters", {}), ("claims", []), ("headline", []),
-                           ("environment", {})):
-            if not isinstance(data.get(key), type(empty)):
-                data[key] = empty
-        data["_folder"] = path.parent
-        runs.append(data)
-    return sorted(runs, key=lambda r: r.get("updated_at", ""), reverse=True)
-
-
-def _findings(runs: list[dict]) -> str:
-    """The best variant each run found and every published claim that did not hold, as HTML."""
-    best = [f"<li><b>{html.escape(str(r.get('notebook')))}</b>: {html.escape(k)} = "
-            f"<b>{html.escape(_format(v))}</b></li>"
-            for r in runs for k, v in r.get("results", {}).items() if k.startswith("best_")]
-    failed = [f"<li><b>{html.escape(str(r.get('notebook')))}</b>: {html.escape(c['claim'])} &mdash; measured "
-              f"{html.escape(str(c['measured']))} ({html.escape(str(c['source']))})</li>"
-              for r in runs for c in r.get("claims", []) if c.get("holds") is False]
-    held = sum(1 for r in runs for c in r.get("claims", []) if c.get("holds") is True)
-    parts = []
-    if best:
-        parts.append(f"<h2>Best per study</h2><ul>{''.join(best)}</ul>")
-    if failed or held:
-        parts.append(f"<h2>Claims checked</h2><p>{held} held, {len(failed)} did not.</p>"
-                     + (f"<ul class='failed-claims'>{''.join(failed)}</ul>" if failed else ""))
-    return "".join(parts)
-
-
-def build_index(reports_dir: str | Path) -> Path:
-    """Write reports_dir/index.html from the results.json files found there."""
-    reports_dir = Path(reports_dir)
-    runs = collect_runs(reports_dir)
-    rows = []
-    for run in runs:
-        folder: Path = run["_folder"]
-        link = f"{folder.name}/{REPORT_FILE}"
-        has_report = (folder / REPORT_FILE).exists()
-        name = html.escape(str(run.get("notebook", folder.name)))
-        title = f'<a href="{html.escape(link)}">{name}</a>' if has_report else name
-        if run.get("label"):
-            title += f'<br><em class="label">{html.escape(str(run["label"]))}</em>'
-        status = str(run.get("status", "unknown"))
-        if status == "complete" and not has_report:
-            status = "complete, report not rendered: run the suite again to render it"
-        css = "ok" if status == "complete" else "failed"
-        results = run.get("results", {})
-        headline = {k: results[k] for k in run.get("headline") or results if k in results}
-        numbers = "".join(f"<li><code>{html.escape(k)}</code> {html.escape(_format(v))}</li>"
-                          for k, v in headline.items())
-        params = "".join(f"<li><code>{html.escape(str(k))}</code> = {html.escape(repr(v))}</li>"
-                         for k, v in run.get("parameters", {}).items())
-        env = run.get("environment", {})
-        versions = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()
-                             if v and k in ("workbench", "torch", "transformers"))
-        rows.append(
-            f'<tr class="{css}"><td>{title}<br><small>{html.escape(folder.name)}</small></td>'
-            f'<td>{html.escape(status)}</td><td><ul>{numbers}</ul></td>'
-            f'<td><details><summary>{len(run.get("parameters", {}))} parameters</summary><ul>{params}</ul></details></td>'
-            f'<td>{html.escape(str(run.get("updated_at", "")))}<br><small>{html.escape(versions)}<br>'
-            f'{html.escape(str(env.get("git_sha") or ""))[:12]}</small></td></tr>'
-        )
-    failed = [r for r in runs if r.get("status") != "complete"]
-    summary = (f"<p>{len(runs)} run(s); {len(failed)} not complete.</p>" if runs
-               else "<p>No runs yet: <code>workbench run</code> produces them.</p>") + _findings(runs)
-    built = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Embedding workbench reports</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: 0.5em; vertical-align: top; text-align: left; }}
-tr.failed td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
-tr.ok td:nth-child(2) {{ color: #2e7d32; }}
-.failed-claims li {{ color: #b00020; }}
-em.label {{ color: #8a5a00; font-size: 90%; }}
-ul {{ margin: 0; padding-left: 1.1em; }} code {{ font-size: 90%; }}
-</style></head><body>
-<h1>Embedding workbench reports</h1>
-<p>Built {html.escape(built)} from the <code>results.json</code> files in this folder.</p>
-{summary}
-<table><thead><tr><th>Study</th><th>Status</th><th>Headline numbers</th><th>Parameters</th><th>Date, versions</th></tr></thead>
-<tbody>
-{''.join(rows)}
-</tbody></table></body></html>
-"""
-    destination = reports_dir / "index.html"
-    with atomic_path(destination) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return destination

@@ -18,6 +18,7 @@ from pathlib import Path
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
 from workbench.core.resources import STEP_LOG_ENV
+from workbench.run.claims import Claim
 
 RESULTS_FILE = "results.json"
 STEP_LOG = "steps.log"
@@ -78,6 +79,7 @@ class Run:
             "parameters": dict(parameters),
             "results": {},
             "headline": [],
+            "labels": {},
             "claims": [],
             "notes": {},
             "environment": {
@@ -88,24 +90,29 @@ class Run:
         }
         self._write()
 
-    def record(self, name: str, value, note: str | None = None, headline: bool = False):
+    def record(self, name: str, value, note: str | None = None, headline: str = ""):
         """Store one number (None with a note when it could not be measured here).
 
-        `headline` numbers are the ones the index page shows for this run.
+        `headline` is the label, with its unit in parentheses, under which the index page shows this number
+        ("p50 latency, fp16 (ms)"); numbers without one stay in results.json only.
         """
         if not isinstance(name, str) or not name:
             raise ValueError("record() needs a non-empty string name")
+        if not isinstance(headline, str):
+            raise TypeError(f"headline is the label the index shows for {name!r}, a string; got {headline!r}")
         self.payload["results"][name] = json_safe(value)
-        if headline and name not in self.payload["headline"]:
-            self.payload["headline"].append(name)
+        if headline:
+            if name not in self.payload["headline"]:
+                self.payload["headline"].append(name)
+            self.payload["labels"][name] = headline
         if note:
             self.payload["notes"][name] = note
         self._write()
         return value
 
-    def claim(self, claim: str, holds: bool | None, measured: str, source: str) -> None:
-        """Record a verdict on a published claim; the index page lists the ones that failed."""
-        self.payload["claims"].append({"claim": claim, "holds": holds, "measured": measured, "source": source})
+    def claim(self, claim: Claim) -> None:
+        """Record a verdict on a published claim; the study page and the index render it with `claims_html`."""
+        self.payload["claims"].append(claim.as_dict())
         self._write()
 
     def label(self, text: str) -> None:
@@ -134,7 +141,7 @@ def start_run(output_dir: str | Path, notebook: str, parameters: dict) -> Run:
     return _current
 
 
-def record(name: str, value, note: str | None = None, headline: bool = False):
+def record(name: str, value, note: str | None = None, headline: str = ""):
     """Record a number in the current run's results.json (call `start_run` first)."""
     if _current is None:
         raise RuntimeError("record() called before start_run(output_dir, notebook, parameters)")

@@ -22,6 +22,8 @@ from workbench.index.engines import PRECISIONS, FaissHnswIndex, HnswParams, exac
 from workbench.index.fits import crossing_n
 from workbench.index.planner import plan
 from workbench.index.vectors import unit_rows
+from workbench.run.claims import Claim, verdict_of
+from workbench.run.formatting import label_for
 
 # Quoted from shared seed 001 (capacity guide for a local store of 2560-d embeddings):
 SEED_ALPHA = (0.5, 1.0)  # per-item storage = vector bytes x (1 + alpha)
@@ -50,44 +52,29 @@ def seed_example(constants: dict, engine: str, latency_budget_ms: float | None =
     }, index=["items on disk", "items in RAM", "items within latency budget", "binding budget"])
 
 
-def claims_html(fits: pd.DataFrame, constants: dict, latency_budget_ms: float, vectors: str = "synthetic") -> str:
-    """A verdict per seed claim, computed from the fits (every number from this run unless marked quoted)."""
+SEED_SOURCE = "shared seed 001, on-device capacity guide (2560-d, M=16, ef_search=50)"
+RSS_TO_DISK_TOLERANCE = 0.15  # "≈ 0.6 ×" read as 0.45-0.75: a rule of thumb, so a quarter either way agrees
+
+
+def findings_html(fits: pd.DataFrame, constants: dict, latency_budget_ms: float, vectors: str = "synthetic") -> str:
+    """What the fits say beyond the seed's claims: α at the seed's dimension, hnswlib's formula, the latency budget."""
     rows = fits[fits["vectors"] == vectors]
     if rows.empty:
         return "<p>No fitted points: nothing to compare with the seed.</p>"
-    lo, hi = SEED_ALPHA
-    parts = []
-    alphas = rows["alpha"]
-    inside = _alpha_inside(rows)
-    parts.append(f"<p><b>Storage, per item = vector bytes &times; (1 + &alpha;), &alpha; in [{lo}, {hi}] (quoted from "
-                 f"seed 001):</b> measured &alpha; ranges {alphas.min():.3f} to {alphas.max():.3f} over "
-                 f"{len(rows)} engine/dimension fits &mdash; <b>{'holds' if inside else 'does not hold'}</b>."
-                 + ("" if inside else " The graph adds far less than the seed assumes at this M; engines that keep "
-                    "a second copy of the vectors (a database beside the index) sit higher.") + "</p>")
     dim = SEED_EXAMPLE["dim"]
     projected = {e: (c["disk"][0] + c["disk"][1] * dim - 4 * dim) / (4 * dim) for e, c in constants.items()}
     measured = html.escape(str(sorted(rows["dim"].unique().tolist())))
-    parts.append(f"<p>Projected to the seed's {dim}-d (extrapolation from {measured}-d): &alpha; " + ", ".join(f"{html.escape(e)} {a:.3f}" for e, a in projected.items()) + ".</p>")
+    parts = [f"<p>Projected to the seed's {dim}-d (extrapolation from {measured}-d): &alpha; "
+             + ", ".join(f"{html.escape(e)} {a:.3f}" for e, a in projected.items()) + ".</p>"]
     hnsw = rows[rows["engine"] == "hnswlib"]
     if len(hnsw):
         gap = (hnsw["disk bytes/item"] / hnsw["hnswlib formula bytes/item"] - 1).abs().max()
         parts.append("<p><b>hnswlib's documented formula</b> (level 0: 2&middot;M&middot;4 + 4 + 4&middot;d + 8 "
                      f"bytes, plus upper levels): measured bytes/item on disk differ from it by at most {gap:.1%}.</p>")
-    ratio = rows["RSS/disk"]
-    near = _ram_near(rows)
-    parts.append(f"<p><b>Working RAM &asymp; {SEED_RSS_TO_DISK} &times; on-disk (quoted):</b> measured RSS/disk per "
-                 f"item ranges {ratio.min():.2f} to {ratio.max():.2f} &mdash; <b>"
-                 f"{'holds' if near else 'does not hold'}</b> (tolerance &plusmn;0.15).</p>")
     for engine, c in constants.items():
-        checks = []
-        for n, limit in SEED_LATENCY:
-            value, pm = predict(c["latency"], math.log(n))
-            checks.append(f"p95 at {n:,} items {value:.2f} ms" + (f" &plusmn; {pm:.2f}" if pm is not None else "")
-                          + f" (seed: &le; {limit:g} ms)")
-        parts.append(f"<p><b>Latency, {html.escape(engine)}</b> ({c['latency_dim']}-d, extrapolated in log N from "
-                     f"the measured range): {'; '.join(checks)} &mdash; <b>{_latency_verdict(c['latency'])}</b>. "
-                     f"Budget {latency_budget_ms:g} ms crossed at N &asymp; "
-                     f"{_fmt_n(crossing_n(c['latency'], latency_budget_ms))} (extrapolation).</p>")
+        parts.append(f"<p><b>{html.escape(engine)}</b> ({c['latency_dim']}-d): the {latency_budget_ms:g} ms budget is "
+                     f"crossed at N &asymp; {_fmt_n(crossing_n(c['latency'], latency_budget_ms))} (extrapolation in "
+                     "log N from the measured range).</p>")
     return "\n".join(parts)
 
 
@@ -97,26 +84,42 @@ def _alpha_inside(rows: pd.DataFrame) -> bool:
 
 
 def _ram_near(rows: pd.DataFrame) -> bool:
-    return bool(((rows["RSS/disk"] - SEED_RSS_TO_DISK).abs() <= 0.15).all())
+    return bool(((rows["RSS/disk"] - SEED_RSS_TO_DISK).abs() <= RSS_TO_DISK_TOLERANCE).all())
 
 
-def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic") -> list[dict]:
-    """The same verdicts as claims_html, as records for results.json (the index lists the failed ones)."""
+def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic") -> list[Claim]:
+    """Seed 001's capacity claims against this run's fits."""
     rows = fits[fits["vectors"] == vectors]
     if rows.empty:
         return []
-    source = "shared seed 001, on-device capacity guide"
+    lo, hi = SEED_ALPHA
+    ratio = rows["RSS/disk"]
     checks = [
-        {"claim": f"HNSW overhead alpha in [{SEED_ALPHA[0]}, {SEED_ALPHA[1]}] x vector bytes",
-         "holds": _alpha_inside(rows), "measured": f"alpha {rows['alpha'].min():.3f} to {rows['alpha'].max():.3f}",
-         "source": source},
-        {"claim": f"working RAM ~ {SEED_RSS_TO_DISK} x on-disk size", "holds": _ram_near(rows),
-         "measured": f"RSS/disk {rows['RSS/disk'].min():.2f} to {rows['RSS/disk'].max():.2f}", "source": source},
+        Claim(quote="HNSW index overhead (rule of thumb): α ∈ [0.5, 1.0] of vector size (links + metadata)",
+              source=SEED_SOURCE, quantity="α: disk bytes per item / vector bytes − 1",
+              value=f"{rows['alpha'].min():.3f} to {rows['alpha'].max():.3f} over {len(rows)} engine/dimension fits",
+              threshold=f"every fit within [{lo}, {hi}]", threshold_origin="the quote", verdict=verdict_of(
+                  _alpha_inside(rows)),
+              detail="" if _alpha_inside(rows) else "the graph adds far less than the seed assumes at this M; engines "
+                     "that keep a second copy of the vectors (a database beside the index) sit higher"),
+        Claim(quote="working RAM ≈ 0.6 × on-disk size", source=SEED_SOURCE,
+              quantity="resident memory / on-disk size, per item", value=f"{ratio.min():.2f} to {ratio.max():.2f}",
+              threshold=f"every fit within {SEED_RSS_TO_DISK} ± {RSS_TO_DISK_TOLERANCE}",
+              threshold_origin="RSS_TO_DISK_TOLERANCE: the quote is a rule of thumb", verdict=verdict_of(
+                  _ram_near(rows))),
     ]
     for engine, c in constants.items():
-        checks.append({"claim": f"{engine}: p95 <= 100 ms up to 150k items and <= 250 ms up to 300k",
-                       "holds": _latency_verdict(c["latency"]) != "does not hold",
-                       "measured": _latency_verdict(c["latency"]) + " (extrapolated in log N)", "source": source})
+        predicted = [(n, *predict(c["latency"], math.log(n)), limit) for n, limit in SEED_LATENCY]
+        shown = "; ".join(f"{v:.2f} ms" + (f" ± {pm:.2f}" if pm is not None else "") + f" at {n:,} items"
+                          for n, v, pm, _ in predicted)
+        verdict = _latency_verdict(c["latency"])
+        checks.append(Claim(
+            quote="sub-100 ms typically sustained up to ~50k–150k items; ~150–250 ms up to ~300k", source=SEED_SOURCE,
+            quantity=f"p95 query latency, {engine}, {c['latency_dim']}-d", value=shown,
+            kind="projected (extrapolated in log N from the measured range)",
+            threshold=" and ".join(f"≤ {limit:g} ms at {n:,}" for n, limit in SEED_LATENCY),
+            threshold_origin="the upper end of each quoted range", verdict=verdict_of(verdict != "does not hold"),
+            detail="the seed is more than 10× pessimistic here" if verdict.startswith("holds, and") else ""))
     return checks
 
 
@@ -182,7 +185,15 @@ def headline_results(fits: pd.DataFrame, planner_example: dict | None, vectors: 
     return out
 
 
-def is_headline(key: str) -> bool:
-    """The index page shows bytes/item, alpha, p95, recall and the planner example, not the detail."""
-    return key.startswith(("disk_bytes_per_item_", "alpha_", "p95_ms_at_max_n_", "recall10_at_max_n_",
-                           "planner_max_items"))
+def headline_label(key: str, fits: pd.DataFrame, vectors: str = "synthetic") -> str:
+    """The index's label for a result key: per engine at the smallest dimension of the primary vectors, and the
+    planner's example."""
+    dim = int(fits.loc[fits["vectors"] == vectors, "dim"].min()) if (fits["vectors"] == vectors).any() else -1
+    templates = {"disk_bytes_per_item_": "disk per item, {} (bytes)", "alpha_": "HNSW overhead α, {}",
+                 "p95_ms_at_max_n_": "p95 latency at the largest N, {} (ms)",
+                 "recall10_at_max_n_": "recall@10 at the largest N, {}"}
+    for prefix, template in templates.items():
+        engine, _, at = key[len(prefix):].rpartition("_")
+        if key.startswith(prefix) and engine and at == str(dim):
+            return template.format(f"{engine} {dim}-d")
+    return label_for(key, {"planner_max_items_example": "items that fit the example budgets"})

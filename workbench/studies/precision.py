@@ -18,6 +18,8 @@ from workbench.core.embedding import Recipe
 from workbench.core.models import LoadedModel
 from workbench.core.params import as_list
 from workbench.core.files import atomic_path
+from workbench.run.claims import Claim, verdict_of
+from workbench.run.formatting import label_for, nines
 
 # The seed's claims (shared seed 001, "Evaluation summary": FP16, masked mean, last-4,
 # max_length 32, clamp, L2; 20 queries): mean cosine >= 0.999999 and mean L2 ~ 1e-3.
@@ -110,18 +112,24 @@ def headline_results(comparisons: dict[str, Comparison], qualities: dict[str, di
     return out
 
 
-def claim_checks(comparisons: dict[str, Comparison]) -> list[dict]:
+SEED_SOURCE = "shared seed 001, evaluation summary (FP16 vs FP32, 20 queries)"
+
+
+def claim_checks(comparisons: dict[str, Comparison]) -> list[Claim]:
     """The seed's FP16 claims, checked on this run (only when fp16 was measured)."""
     if "fp16" not in comparisons:
         return []
     t = comparisons["fp16"].per_text
     mean_cos, mean_l2 = float(t["cosine"].mean()), float(t["L2"].mean())
-    source = "shared seed 001, FP16 vs FP32 evaluation summary"
     return [
-        {"claim": f"FP16 mean cosine to FP32 >= {SEED_MIN_MEAN_COSINE}", "holds": mean_cos >= SEED_MIN_MEAN_COSINE,
-         "measured": f"{mean_cos:.7f} over {len(t)} texts", "source": source},
-        {"claim": f"FP16 mean L2 to FP32 ~ {SEED_MEAN_L2:g} (at most {L2_SAME_ORDER:g}x)",
-         "holds": mean_l2 <= L2_SAME_ORDER * SEED_MEAN_L2, "measured": f"{mean_l2:.2e}", "source": source},
+        Claim(quote="average cosine ≈ 1.000000 (≥ 0.999999)", source=SEED_SOURCE,
+              quantity="mean cosine, FP16 to FP32", value=f"{nines(mean_cos)} over {len(t)} texts",
+              threshold=f"≥ {SEED_MIN_MEAN_COSINE}", threshold_origin="the quote",
+              verdict=verdict_of(mean_cos >= SEED_MIN_MEAN_COSINE)),
+        Claim(quote="average L2 ≈ 1e-3", source=SEED_SOURCE, quantity="mean L2 distance, FP16 to FP32",
+              value=f"{mean_l2:.2e} over {len(t)} texts", threshold=f"≤ {L2_SAME_ORDER * SEED_MEAN_L2:g}",
+              threshold_origin=f"L2_SAME_ORDER: '≈ 1e-3' read as at most {L2_SAME_ORDER:g} × 1e-3",
+              verdict=verdict_of(mean_l2 <= L2_SAME_ORDER * SEED_MEAN_L2)),
     ]
 
 
@@ -130,10 +138,15 @@ def best_precision(comparisons: dict[str, Comparison]) -> str:
     return max(comparisons, key=lambda p: comparisons[p].per_text["cosine"].mean())
 
 
-def is_headline(key: str) -> bool:
-    """Keys the index page shows: drift, agreement, quality and single-query latency, not the detail."""
-    return key.startswith(("best_", "mean_cosine_", "min_cosine_", "mean_l2_", "top1_agreement_", "sts_spearman_",
-                           "ndcg10_", "latency_p50_ms_")) and not key.endswith("batch32")
+HEADLINE = {"best_precision": "closest to FP32", "mean_cosine_": "mean cosine to FP32, {}",
+            "min_cosine_": "min cosine to FP32, {}", "mean_l2_": "mean L2 to FP32, {}",
+            "top1_agreement_": "top-1 agreement with FP32, {}", "sts_spearman_": "STS Spearman, {}",
+            "ndcg10_": "nDCG@10, {}", "latency_p50_ms_": "p50 latency at batch 1, {} (ms)"}
+
+
+def headline_label(key: str) -> str:
+    """The index's label for a result key: drift, agreement, quality and single-query latency, not the detail."""
+    return "" if "_batch" in key else label_for(key, HEADLINE)
 
 
 def verdict_html(model_name: str, recipe: Recipe, comparisons: dict[str, Comparison],

@@ -17,6 +17,7 @@ import pandas as pd
 from workbench.convert.measure import MB, Variant
 from workbench.core import comparison, evaluation
 from workbench.core.embedding import Embeddings
+from workbench.run.formatting import label_for
 
 def _shipped(embedded: evaluation.EmbeddedData) -> evaluation.EmbeddedData:
     """The same sets with `pooled` set to the final vectors: what an artifact returns, so both sides compare alike."""
@@ -83,9 +84,9 @@ def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str |
     return out
 
 
-def is_headline(key: str) -> bool:
-    """The index page shows each variant's size and mean cosine."""
-    return key.startswith(("size_mb_", "mean_cosine_"))
+def headline_label(key: str) -> str:
+    """The index's label for a result key: each variant's size and mean cosine."""
+    return label_for(key, {"size_mb_": "size, {} (MB)", "mean_cosine_": "mean cosine to FP32, {}"})
 
 
 def verdict_html(frame: pd.DataFrame) -> str:

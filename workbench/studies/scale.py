@@ -19,6 +19,7 @@ from workbench.core.architectures import Architecture, architecture, total_param
 from workbench.core.embedding import Recipe
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
+from workbench.run.claims import Claim, verdict_of
 
 GB = 1e9
 # quantity label -> (row field, scale to the label's unit)
@@ -167,11 +168,11 @@ CLAIMS = (
     {"seed": "000", "quote": "FP16 (unquantized): ~8GB model size", "model": "qwen3-embedding-4b",
      "variant": "coreml_fp16", "quantity": "size GB", "range": (7.0, 9.0)},
     {"seed": "000", "quote": "INT8 (quantized): ~2-4GB model size", "model": "qwen3-embedding-4b",
-     "variant": "coreml_int8", "quantity": "size GB", "range": (2.0, 4.0)},
+     "variant": "coreml_int8", "quantity": "size GB", "range": (2.0, 4.0), "origin": "the quote's range"},
     {"seed": "000", "quote": "INT8 conversion, Total: ~20-28GB RAM required", "model": "qwen3-embedding-4b",
-     "variant": "coreml_int8", "quantity": "peak convert RSS GB", "range": (20.0, 28.0)},
+     "variant": "coreml_int8", "quantity": "peak convert RSS GB", "range": (20.0, 28.0), "origin": "the quote's range"},
     {"seed": "000", "quote": "4-bit palettization: ~1-2GB model size", "model": "qwen3-embedding-4b",
-     "variant": "coreml_palette4", "quantity": "size GB", "range": (1.0, 2.0)},
+     "variant": "coreml_palette4", "quantity": "size GB", "range": (1.0, 2.0), "origin": "the quote's range"},
     {"seed": "000", "quote": "4-bit palettization: conversion more memory-efficient (than INT8)",
      "model": "qwen3-embedding-4b", "variant": "coreml_palette4", "quantity": "peak convert RSS GB",
      "below": "coreml_int8"},
@@ -264,11 +265,33 @@ def verdicts(values: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def claim_records(table: pd.DataFrame) -> list[dict]:
-    """The verdict rows as results.json claims (holds: True / False / None for open)."""
-    return [{"claim": f"{r['claim (quoted)']} ({r['model']}, {r['variant']}, {r['quantity']})", "holds": r["holds"],
-             "measured": f"{r['value']} ({r['kind']}, random weights): {r['verdict']}", "source": f"seed {r['seed']}"}
-            for _, r in table.iterrows()]
+SOURCES = {"000": "shared seed 000 (Qwen3-Embedding-4B to Core ML)", "002": "shared seed 002 (MLX 4-bit builds)",
+           "003": "shared seed 003 (onnx-community Qwen3-Embedding-0.6B)"}
+
+
+def _threshold(claim: dict) -> tuple[str, str]:
+    """(what counts as holding, where that comes from) for one entry of CLAIMS."""
+    if "below" in claim:
+        return (f"below {claim['below']}'s, beyond both prediction intervals",
+                "the quote: 'more memory-efficient' than INT8")
+    low, high = claim["range"]
+    return f"{low:g}–{high:g}", claim.get("origin", f"the quoted figure ± {(high - low) / 2:g}")
+
+
+def claim_records(table: pd.DataFrame) -> list[Claim]:
+    """The verdict rows as claims; every value says it was measured or projected on random weights."""
+    out = []
+    for (_, r), claim in zip(table.iterrows(), CLAIMS):
+        threshold, origin = _threshold(claim)
+        measurable = not str(r["verdict"]).startswith("not tested")
+        unit = r["quantity"].rsplit(" ", 1)[-1]
+        out.append(Claim(quote=r["claim (quoted)"], source=SOURCES[r["seed"]],
+                         quantity=f"{r['quantity'].rsplit(' ', 1)[0]} ({unit}), {r['model']}, {r['variant']}",
+                         value=f"{r['value']} {unit}" if measurable else "",
+                         threshold=f"{threshold} {unit}" if "range" in claim else threshold, threshold_origin=origin,
+                         verdict=verdict_of(r["holds"], measurable), kind=f"{r['kind']}, random weights",
+                         detail=str(r["verdict"])))
+    return out
 
 
 @dataclass(frozen=True)
@@ -334,6 +357,9 @@ def records(table: pd.DataFrame):
                 f"not measured ({r['status']}): {r['weights / note']}"
 
 
-def is_headline(name: str, first_model: str) -> bool:
+def headline_label(name: str, first_model: str) -> str:
     """The index shows the sizes of the first network profiled (the 0.6B model in suites/scale.yaml)."""
-    return name.startswith("size_gb_") and name.endswith(f"_{first_model}")
+    suffix = f"_{first_model}"
+    if name.startswith("size_gb_") and name.endswith(suffix):
+        return f"size, {name[len('size_gb_'):-len(suffix)]}, {first_model} (GB)"
+    return ""

@@ -1,0 +1,40 @@
+"""Report numbers: the unit in a label decides the format; nothing is shown with more digits than it means."""
+
+import math
+
+import pytest
+
+from workbench.run.formatting import label_for, nines, number, significant, unit_of
+
+
+@pytest.mark.parametrize("value, label, shown", [
+    (0.99999873, "mean cosine to FP32", "0.9999987"),  # five nines, then two digits
+    (0.9512, "min cosine", "0.951"),
+    (1.0, "cosine", "1"),
+    (8.0412, "size (GB)", "8.04"),
+    (12345.6, "size (MB)", "12,300"),
+    (9.996, "p50 latency (ms)", "10.0"),  # rounding carries into the next magnitude
+    (0.001234, "convert (s)", "0.00123"),
+    (97.25, "retention (%)", "97.2 %"),
+    (1234567, "items", "1,234,567"),
+    (0.123456, "STS Spearman", "0.1235"),
+    (float("nan"), "size (GB)", "-"),
+    (None, "size (GB)", ""),
+    ("palette4", "variant", "palette4"),
+])
+def test_the_label_decides_the_format(value, label, shown):
+    assert number(value, label) == shown
+
+
+def test_units_and_edges():
+    assert unit_of("peak convert RSS (GB)") == "GB" and unit_of("variant") == "" and unit_of("a (b) c") == ""
+    assert significant(-0.0456) == "-0.0456" and significant(0) == "0" and significant(2.5e-6) == "2.5e-06"
+    assert nines(0.999) == "0.9990" and nines(1 - 1e-9) == "0.99999999900"
+    assert number(math.inf, "x (s)") == "inf"
+
+
+def test_a_result_key_gets_its_study_label():
+    templates = {"best_precision": "closest to FP32", "latency_p50_ms_": "p50 latency, {} (ms)"}
+    assert label_for("best_precision", templates) == "closest to FP32"
+    assert label_for("latency_p50_ms_fp16", templates) == "p50 latency, fp16 (ms)"
+    assert label_for("latency_p50_ms_", templates) == "" and label_for("per_text_files", templates) == ""

@@ -1,0 +1,70 @@
+"""Numbers as a person reads them: the unit in a column's name decides the format.
+
+"size (GB)" and "p50 latency (ms)" get three significant figures, "retention (%)" a percentage of a
+ratio, anything named cosine as many nines as it has plus two digits, counts thousands separators.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+
+NOT_MEASURED = "-"
+_UNIT = re.compile(r"\(([^()]*)\)\s*$")
+SIGNIFICANT = 3  # sizes, times and memory: three significant figures
+GENERIC_DIGITS = 4  # a number with no unit in its name
+
+
+def unit_of(label: str) -> str:
+    """The unit a label ends with in parentheses: "size (GB)" -> "GB"; "" when none."""
+    found = _UNIT.search(str(label))
+    return found.group(1).strip() if found else ""
+
+
+def nines(value: float, extra: int = 2) -> str:
+    """A value near 1 with as many nines as it has plus `extra` digits: 0.99999873 -> "0.9999987"."""
+    if not 0 < value < 1:
+        return f"{value:.{extra + 1}g}" if value != 1 else "1"
+    count = max(0, math.floor(-math.log10(1 - value)))  # 0.99999873: 1 - x = 1.27e-6 -> 5 nines
+    return f"{value:.{count + extra}f}"
+
+
+def significant(value: float, digits: int = SIGNIFICANT) -> str:
+    """`digits` significant figures, thousands separated; scientific only below 1e-4 or from a billion up."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e9 or abs(value) < 1e-4:
+        return f"{value:.{digits}g}"
+    rounded = float(f"{value:.{digits}g}")  # 9.996 -> 10.0: the magnitude is the rounded value's
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
+    return f"{rounded:,.{decimals}f}"
+
+
+def number(value, label: str = "") -> str:
+    """`value` formatted for the column or row called `label` (its unit, or "cosine" in its name)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return NOT_MEASURED if value != value else str(value)
+    unit, name = unit_of(label), str(label).lower()
+    if unit == "%":
+        return f"{significant(float(value))} %"
+    if "cosine" in name and isinstance(value, float) and 0.9 <= value <= 1:
+        return nines(value)
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if unit:
+        return significant(float(value))
+    return significant(float(value), GENERIC_DIGITS)
+
+
+def label_for(key: str, templates: dict[str, str]) -> str:
+    """A result key's label from a study's templates: an exact key, or a prefix ending in "_" whose template gets
+    the rest of the key ("mean_cosine_" + "fp16" -> "mean cosine to FP32, fp16"); "" when none matches."""
+    if key in templates and not key.endswith("_"):
+        return templates[key]
+    for prefix, template in templates.items():
+        if prefix.endswith("_") and key.startswith(prefix) and len(key) > len(prefix):
+            return template.format(key[len(prefix):])
+    return ""

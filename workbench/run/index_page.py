@@ -1,0 +1,223 @@
+"""The reports folder's front page and its Markdown digest, built from results.json files only.
+
+First every seed claim checked by any run, with its verdict and a link to the evidence; then one section
+per study with the few numbers a user came for (runs of the same study side by side) and its key plot;
+then every run's status, parameters and versions. Numbers carry the labels and units their study gave
+them; raw result keys stay in results.json. It can be rebuilt at any time without re-running anything.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench.core.files import atomic_path
+from workbench.run.claims import EVIDENCE_ANCHOR, VERDICTS, claims_html, counts, from_dict
+from workbench.run.formatting import number
+from workbench.run.report import REPORT_FILE
+from workbench.run.results import RESULTS_FILE, load_results
+
+INDEX_FILE = "index.html"
+SUMMARY_FILE = "summary.md"
+KEY_PLOT = "key-plot.png"  # a study saves its key figure under this name; the index shows it as a thumbnail
+NOT_MEASURED = "not measured"
+
+STUDIES = {
+    "01_precision_accuracy": "01 · Precision: does FP16 / BF16 keep the embeddings?",
+    "02_pooling": "02 · Pooling: which recipe, and does padding break it?",
+    "03_quantization": "03 · Conversion and quantization: Core ML, ONNX Runtime, MLX",
+    "04_hnsw_capacity": "04 · Vector index capacity: HNSW engines and storage",
+    "05_scale": "05 · At the sizes users ship",
+}
+
+
+def collect_runs(reports_dir: str | Path) -> list[dict]:
+    """Every results.json under `reports_dir`, with its folder, newest first; a damaged one becomes a failed run."""
+    runs = []
+    for path in sorted(Path(reports_dir).glob(f"*/{RESULTS_FILE}")):
+        try:
+            data = load_results(path)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        except (OSError, ValueError) as exc:
+            data = {"notebook": path.parent.name, "status": f"unreadable results.json ({path}): {exc}"}
+        for key, empty in (("results", {}), ("parameters", {}), ("claims", []), ("headline", []), ("labels", {}),
+                           ("environment", {})):
+            if not isinstance(data.get(key), type(empty)):
+                data[key] = empty
+        data["_folder"] = path.parent
+        runs.append(data)
+    return sorted(runs, key=lambda r: str(r.get("updated_at", "")), reverse=True)
+
+
+def run_title(run: dict) -> str:
+    """What tells two runs of one study apart on the page: the model (or models), else the folder."""
+    parameters = run.get("parameters", {})
+    model = parameters.get("model") or parameters.get("models")
+    if isinstance(model, list):
+        model = ", ".join(map(str, model)) or None
+    return str(model) if model else run["_folder"].name
+
+
+def _report_link(run: dict, anchor: str = "") -> str:
+    folder: Path = run["_folder"]
+    if not (folder / REPORT_FILE).exists():
+        return ""
+    return f"{folder.name}/{REPORT_FILE}" + (f"#{anchor}" if anchor else "")
+
+
+def claim_rows(runs: list[dict]):
+    """(claim, run title, evidence link) for every claim of every complete run."""
+    return [(from_dict(c), run_title(r), _report_link(r, EVIDENCE_ANCHOR))
+            for r in runs if r.get("status") == "complete" for c in r["claims"] if isinstance(c, dict)]
+
+
+def headline(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The labelled headline numbers of runs of one study, side by side: (row labels, one column per run)."""
+    labels: list[str] = []
+    for run in runs:
+        for key in run["headline"]:
+            label = run["labels"].get(key)
+            if label and label not in labels:
+                labels.append(label)
+    columns = []
+    for run in runs:
+        by_label = {run["labels"][k]: run["results"].get(k) for k in run["headline"] if k in run["labels"]}
+        columns.append([NOT_MEASURED if by_label.get(label) is None and label in by_label else
+                        number(by_label.get(label), label) for label in labels])
+    return labels, columns
+
+
+def _study_order(runs: list[dict]) -> list[str]:
+    found = {str(r.get("notebook")) for r in runs}
+    return [s for s in STUDIES if s in found] + sorted(found - set(STUDIES))
+
+
+def _headline_html(group: list[dict]) -> str:
+    labels, columns = headline(group)
+    if not labels:
+        return "<p>No headline numbers recorded (an interrupted run, or one written before results had labels: " \
+               "run it again).</p>"
+    heads = []
+    for run in group:
+        link = _report_link(run)
+        title = html.escape(run_title(run))
+        head = f'<a href="{html.escape(link)}">{title}</a>' if link else title
+        if run.get("label"):
+            head += f'<br><em class="label">{html.escape(str(run["label"]))}</em>'
+        heads.append(f"<th>{head}<br><small>{html.escape(run['_folder'].name)}</small></th>")
+    body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{html.escape(col[i])}</td>" for col in columns)
+                   + "</tr>" for i, label in enumerate(labels))
+    return f'<div class="scroll"><table class="headline"><thead><tr><th></th>{"".join(heads)}</tr></thead>' \
+           f"<tbody>{body}</tbody></table></div>"
+
+
+def _thumbnails(group: list[dict]) -> str:
+    shown = []
+    for run in group:
+        if (run["_folder"] / KEY_PLOT).exists():
+            image = f'<img src="{html.escape(run["_folder"].name)}/{KEY_PLOT}" alt="key plot of {html.escape(run_title(run))}">'
+            link = _report_link(run)
+            shown.append(f'<a href="{html.escape(link)}">{image}</a>' if link else image)
+    return f'<div class="thumbs">{"".join(shown)}</div>' if shown else ""
+
+
+def _status_rows(runs: list[dict]) -> str:
+    rows = []
+    for run in runs:
+        folder: Path = run["_folder"]
+        link = _report_link(run)
+        status = str(run.get("status", "unknown"))
+        if status == "complete" and not link:
+            status = "complete, report not rendered: run the suite again to render it"
+        name = html.escape(STUDIES.get(str(run.get("notebook")), str(run.get("notebook", folder.name))))
+        title = f'<a href="{html.escape(link)}">{name}</a>' if link else name
+        params = "".join(f"<li><code>{html.escape(str(k))}</code> = {html.escape(repr(v))}</li>"
+                         for k, v in run["parameters"].items())
+        env = run["environment"]
+        packages = env.get("packages", {}) if isinstance(env.get("packages"), dict) else {}
+        versions = ", ".join(f"{k} {v}" for k, v in packages.items() if v and k in ("workbench", "torch", "transformers"))
+        css = "ok" if status == "complete" else "failed"
+        rows.append(f'<tr class="{css}"><td>{title}<br><small>{html.escape(folder.name)}</small></td>'
+                    f'<td class="status">{html.escape(status)}</td>'
+                    f'<td><details><summary>{len(run["parameters"])} parameters</summary><ul>{params}</ul></details></td>'
+                    f'<td>{html.escape(str(run.get("updated_at", "")))}<br><small>{html.escape(versions)}<br>'
+                    f'{html.escape(str(env.get("git_sha") or ""))[:12]}</small></td></tr>')
+    return "".join(rows)
+
+
+_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; } .scroll { overflow-x: auto; }
+td, th { border-bottom: 1px solid #ddd; padding: 0.4em 0.6em; vertical-align: top; text-align: left; }
+table.headline td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.headline tbody th { font-weight: normal; }
+table.runs { width: 100%; } tr.failed td.status { color: #b00020; font-weight: bold; }
+tr.ok td.status { color: #2e7d32; } em.label { color: #8a5a00; font-size: 90%; font-weight: normal; }
+.thumbs img { max-width: 320px; border: 1px solid #ddd; margin: 0.5em 0.5em 0 0; }
+ul { margin: 0; padding-left: 1.1em; } code { font-size: 90%; } h2 { margin-top: 1.8em; }
+</style>"""
+
+
+def index_html(runs: list[dict]) -> str:
+    """The whole page as a string (escaped throughout)."""
+    built = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    incomplete = sum(r.get("status") != "complete" for r in runs)
+    parts = [f"<h1>Embedding workbench reports</h1><p>Built {html.escape(built)} from {len(runs)} run(s)' "
+             f"<code>results.json</code>; {incomplete} not complete.</p>"]
+    if not runs:
+        parts.append("<p>No runs yet: <code>workbench run</code> produces them.</p>")
+    rows = claim_rows(runs)
+    if rows:
+        tally = counts([c for c, _, _ in rows])
+        parts.append("<h2>Published claims, checked</h2><p>" +
+                     ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v]) + ".</p>")
+        parts.append(claims_html([c for c, _, _ in rows], [t for _, t, _ in rows], [link for _, _, link in rows]))
+    for study in _study_order(runs):
+        group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == "complete"]
+        if group:
+            parts.append(f"<h2>{html.escape(STUDIES.get(study, study))}</h2>{_headline_html(group)}{_thumbnails(group)}")
+    if runs:
+        parts.append('<h2>Every run</h2><div class="scroll"><table class="runs"><thead><tr><th>Study</th><th>Status'
+                     "</th><th>Parameters</th><th>Date, versions</th></tr></thead><tbody>"
+                     f"{_status_rows(runs)}</tbody></table></div>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Embedding workbench reports</title>'
+            f"{_STYLE}</head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _markdown_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(runs: list[dict]) -> str:
+    """The index as Markdown, for pasting into a pull request: the claims' verdicts and each study's headline."""
+    lines = ["# Embedding workbench: summary", ""]
+    rows = claim_rows(runs)
+    if rows:
+        lines += ["## Published claims", "", "| verdict | claim | value | threshold | run |", "|---|---|---|---|---|"]
+        lines += [f"| {c.verdict} | {_markdown_cell(c.quote)} | {_markdown_cell(c.value)} | "
+                  f"{_markdown_cell(c.threshold)} | {_markdown_cell(title)} |" for c, title, _ in rows]
+        lines.append("")
+    for study in _study_order(runs):
+        group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == "complete"]
+        labels, columns = headline(group)
+        if not labels:
+            continue
+        lines += [f"## {STUDIES.get(study, study)}", "",
+                  "| | " + " | ".join(_markdown_cell(run_title(r)) for r in group) + " |",
+                  "|---|" + "---:|" * len(group)]
+        lines += [f"| {_markdown_cell(label)} | " + " | ".join(_markdown_cell(col[i]) for col in columns) + " |"
+                  for i, label in enumerate(labels)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def build_index(reports_dir: str | Path) -> Path:
+    """Write reports_dir/index.html and reports_dir/summary.md from the results.json files found there."""
+    reports_dir = Path(reports_dir)
+    runs = collect_runs(reports_dir)
+    for name, text in ((SUMMARY_FILE, summary_markdown(runs)), (INDEX_FILE, index_html(runs))):
+        with atomic_path(reports_dir / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return reports_dir / INDEX_FILE
