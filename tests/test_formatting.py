@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from workbench.run.formatting import label_for, nines, number, significant, unit_of
+from workbench.run.formatting import column_label, label_for, nines, number, significant, unit_of
 
 
 @pytest.mark.parametrize("value, label, shown", [
@@ -29,7 +29,7 @@ def test_the_label_decides_the_format(value, label, shown):
 def test_units_and_edges():
     assert unit_of("peak convert RSS (GB)") == "GB" and unit_of("variant") == "" and unit_of("a (b) c") == ""
     assert significant(-0.0456) == "-0.0456" and significant(0) == "0" and significant(2.5e-6) == "2.5e-06"
-    assert nines(0.999) == "0.9990" and nines(1 - 1e-9) == "0.99999999900"
+    assert nines(0.999) == "0.9990" and nines(1 - 1e-9) == "0.999999999"
     assert number(math.inf, "x (s)") == "inf"
 
 
@@ -38,3 +38,17 @@ def test_a_result_key_gets_its_study_label():
     assert label_for("best_precision", templates) == "closest to FP32"
     assert label_for("latency_p50_ms_fp16", templates) == "p50 latency, fp16 (ms)"
     assert label_for("latency_p50_ms_", templates) == "" and label_for("per_text_files", templates) == ""
+
+
+@pytest.mark.parametrize("name, label", [
+    ("p50 ms b1", "p50 latency, batch 1 (ms)"), ("p95 ms at max n", "p95 latency at the largest N (ms)"),
+    ("size MB", "size (MB)"), ("peak convert RSS GB", "peak convert RSS (GB)"), ("disk bytes/item", "disk per item (bytes)"),
+    ("truncated %", "truncated (%)"), ("p50_ms", "p50 latency (ms)"), ("sts_spearman", "STS Spearman"),
+    ("params B", "params (B)"), ("mean cosine", "mean cosine"), ("variant", "variant"),
+])
+def test_column_names_read_as_words_with_units(name, label):
+    assert column_label(name) == label
+
+
+def test_a_cosine_stops_at_the_digits_float32_can_mean():
+    assert number(1 - 1e-13, "mean cosine") == "1.000000000"

@@ -16,10 +16,37 @@ SIGNIFICANT = 3  # sizes, times and memory: three significant figures
 GENERIC_DIGITS = 4  # a number with no unit in its name
 
 
+# Column names as the studies build them -> as a reader reads them; the first matching rule applies.
+_COLUMN_RULES = (
+    (re.compile(r"^(p\d+) ms b(\d+)$"), r"\1 latency, batch \2 (ms)"),
+    (re.compile(r"^(p\d+) ms at max n$"), r"\1 latency at the largest N (ms)"),
+    (re.compile(r"^(p\d+|mean)_ms$"), r"\1 latency (ms)"),
+    (re.compile(r"^(.+) bytes/item$"), r"\1 per item (bytes)"),
+    (re.compile(r"^(.+?) (MB|GB|KB|ms|s|B|%)$"), r"\1 (\2)"),
+    (re.compile(r"^params$"), "parameters"),
+    (re.compile(r"^sts_spearman$"), "STS Spearman"),
+    (re.compile(r"^ndcg10$"), "nDCG@10"),
+    (re.compile(r"^recall10$"), "recall@10"),
+    (re.compile(r"^auc$"), "paraphrase AUC"),
+)
+
+
+def column_label(name) -> str:
+    """A table column's name in words with its unit in parentheses: "p50 ms b1" -> "p50 latency, batch 1 (ms)"."""
+    text = str(name)
+    for pattern, replacement in _COLUMN_RULES:
+        if pattern.search(text):
+            return pattern.sub(replacement, text)
+    return text
+
+
 def unit_of(label: str) -> str:
     """The unit a label ends with in parentheses: "size (GB)" -> "GB"; "" when none."""
     found = _UNIT.search(str(label))
     return found.group(1).strip() if found else ""
+
+
+MAX_DECIMALS = 9  # float32 vectors: a cosine closer to 1 than 1e-9 is summation noise
 
 
 def nines(value: float, extra: int = 2) -> str:
@@ -27,7 +54,7 @@ def nines(value: float, extra: int = 2) -> str:
     if not 0 < value < 1:
         return f"{value:.{extra + 1}g}" if value != 1 else "1"
     count = max(0, math.floor(-math.log10(1 - value)))  # 0.99999873: 1 - x = 1.27e-6 -> 5 nines
-    return f"{value:.{count + extra}f}"
+    return f"{value:.{min(count + extra, MAX_DECIMALS)}f}"
 
 
 def significant(value: float, digits: int = SIGNIFICANT) -> str:

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.core.files import atomic_path
-from workbench.run.claims import EVIDENCE_ANCHOR, VERDICTS, claims_html, counts, from_dict
+from workbench.run.claims import (EVIDENCE_ANCHOR, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, VERDICTS,
+                                  claims_html, counts, from_dict)
 from workbench.run.formatting import number
 from workbench.run.report import REPORT_FILE
 from workbench.run.results import RESULTS_FILE, load_results
@@ -67,10 +68,14 @@ def _report_link(run: dict, anchor: str = "") -> str:
     return f"{folder.name}/{REPORT_FILE}" + (f"#{anchor}" if anchor else "")
 
 
+_READING_ORDER = (FAILS, INCONCLUSIVE, HOLDS, NOT_MEASURABLE)  # what a reader must see first
+
+
 def claim_rows(runs: list[dict]):
-    """(claim, run title, evidence link) for every claim of every complete run."""
-    return [(from_dict(c), run_title(r), _report_link(r, EVIDENCE_ANCHOR))
+    """(claim, study and run, evidence link) for every claim of every complete run: failures first."""
+    rows = [(from_dict(c), f"{str(r.get('notebook', ''))[:2]} · {run_title(r)}", _report_link(r, EVIDENCE_ANCHOR))
             for r in runs if r.get("status") == "complete" for c in r["claims"] if isinstance(c, dict)]
+    return sorted(rows, key=lambda row: _READING_ORDER.index(row[0].verdict))
 
 
 def headline(runs: list[dict]) -> tuple[list[str], list[list[str]]]:

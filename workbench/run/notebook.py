@@ -11,7 +11,7 @@ from workbench.core.models import LoadedModel
 from workbench.core.progress import quiet_transformers
 from workbench.core.files import atomic_path
 from workbench.run.claims import EVIDENCE_ANCHOR, Claim, claims_html
-from workbench.run.formatting import number
+from workbench.run.formatting import column_label, number
 from workbench.run.index_page import KEY_PLOT
 from workbench.run.results import Run
 
@@ -27,7 +27,7 @@ def setup() -> None:
     mpl.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3})
 
 
-def model_card(loaded: LoadedModel, recipe: Recipe) -> pd.DataFrame:
+def model_card(loaded: LoadedModel, recipe: Recipe):
     """The model's spec and the recipe in one two-column table."""
     spec = loaded.spec
     rows = {
@@ -42,7 +42,7 @@ def model_card(loaded: LoadedModel, recipe: Recipe) -> pd.DataFrame:
         "license": spec.license or "(unknown)",
     }
     rows.update({f"recipe: {k}": v for k, v in recipe.as_dict().items()})
-    return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=list(rows))
+    return table(pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=list(rows)))
 
 
 def html_block(text_html: str):
@@ -68,21 +68,27 @@ def collapsible(frame: pd.DataFrame, summary: str):
 
 
 def _label(column) -> str:
-    return str(column[-1] if isinstance(column, tuple) else column)
+    return column_label(column[-1] if isinstance(column, tuple) else column)
 
 
-def table(frame: pd.DataFrame, caption: str = "", highlight_max: bool = False):
-    """The one way a report shows a table: every row (never truncated), cell text and labels escaped, each number
-    formatted by its column's unit (`formatting.number`); `highlight_max` marks each numeric column's best value.
-    A wide table scrolls sideways instead of being cut."""
+def table(frame: pd.DataFrame | pd.Series, caption: str = "", highlight_max: bool = False):
+    """The one way a report shows a table: every row (never truncated), column names in words with units,
+    each number formatted by its column's unit (`formatting.number`), text escaped; `highlight_max` marks
+    each numeric column's best value. A wide table scrolls sideways instead of being cut."""
     from IPython.display import HTML
 
-    def cell_for(label):
-        return lambda value: html.escape(number(value, label)) if value is not None else ""
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    labels = {c: _label(c) for c in frame.columns}
 
-    styler = frame.style.format({c: cell_for(_label(c)) for c in frame.columns})
+    def cell_for(label):
+        return lambda value: html.escape(number(value, label))
+
+    styler = frame.style.format({c: cell_for(labels[c]) for c in frame.columns})
     styler = styler.format_index(lambda v: html.escape(number(v)), axis=0).format_index(
-        lambda v: html.escape(str(v)), axis=1)
+        lambda v: html.escape(column_label(v)), axis=1)
+    if isinstance(frame.index, pd.RangeIndex):
+        styler = styler.hide(axis="index")  # row numbers say nothing
     if highlight_max:
         styler = styler.highlight_max(axis=0, color="#fff3b0", subset=frame.select_dtypes("number").columns)
     if caption:
