@@ -41,9 +41,11 @@ PROBE = """<script>
 window.__errors = [];
 window.addEventListener("error", e => window.__errors.push(String(e.message || e.type)), true);
 window.addEventListener("load", () => {
+  const sortable = Array.from(document.querySelectorAll('th[title="click to sort"]'));
+  sortable.forEach(th => th.click());
   const images = Array.from(document.images);
   const report = {images: images.length, broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).length,
-                  errors: window.__errors, text: document.body.innerText,
+                  errors: window.__errors, text: document.body.innerText, sortable: sortable.length,
                   cells: Array.from(document.querySelectorAll("td, th")).map(c => c.innerText.trim())};
   const out = document.createElement("pre");
   out.id = "probe";
@@ -95,6 +97,7 @@ def test_every_page_of_a_suite_reads_clean_in_a_browser(tmp_path):
         visible_keys = sorted(k for k in keys if re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", seen["text"]))
         assert not visible_keys, (name, visible_keys)
         assert not [c for c in seen["cells"] if c.endswith(("…", "..."))], name
+    assert _probe(runs[0] / "report.html", tmp_path)["sortable"] > 0, "01's per-text table sorts by any column"
     index = _probe(reports / "index.html", tmp_path)
     assert index["images"] == 5, "a thumbnail per study"
     assert "Published claims, checked" in index["text"]

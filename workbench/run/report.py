@@ -19,7 +19,7 @@ EXECUTED_FILE = "notebook.ipynb"
 # report opens offline with no failed requests; the notebooks use no widgets or LaTeX.
 _EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', re.IGNORECASE)
 
-_TOGGLE = """
+_PAGE_SCRIPT = """
 <style>
 body.wb-hide-code .jp-CodeCell .jp-Cell-inputWrapper,
 body.wb-hide-code .jp-OutputPrompt, body.wb-hide-code .jp-InputPrompt { display: none; }
@@ -31,6 +31,34 @@ function wbToggleCode() {
   const hidden = document.body.classList.toggle("wb-hide-code");
   document.getElementById("wb-toggle").textContent = hidden ? "Show code" : "Hide code";
 }
+// A table of SORTABLE_ROWS rows or more sorts by a click on a column header: numbers by value (thousands
+// separators and units ignored), text alphabetically; a second click reverses.
+const SORTABLE_ROWS = 10;
+function wbCellValue(row, column) {
+  const text = row.cells[column] ? row.cells[column].innerText.trim() : "";
+  const number = parseFloat(text.replace(/,/g, ""));
+  return isNaN(number) ? text : number;
+}
+document.addEventListener("DOMContentLoaded", () => {
+  for (const table of document.querySelectorAll("table")) {
+    const body = table.tBodies[0], head = table.tHead;
+    if (!body || !head || body.rows.length < SORTABLE_ROWS) continue;
+    Array.from(head.rows[head.rows.length - 1].cells).forEach((th, column) => {
+      th.style.cursor = "pointer";
+      th.title = "click to sort";
+      th.addEventListener("click", () => {
+        const ascending = th.dataset.sorted !== "ascending";
+        const rows = Array.from(body.rows).sort((a, b) => {
+          const x = wbCellValue(a, column), y = wbCellValue(b, column);
+          const order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+          return ascending ? order : -order;
+        });
+        th.dataset.sorted = ascending ? "ascending" : "descending";
+        rows.forEach(row => body.appendChild(row));
+      });
+    });
+  }
+});
 </script>
 """
 
@@ -50,7 +78,7 @@ def notebook_to_html(executed: str | Path, destination: str | Path | None = None
     body, _ = exporter.from_notebook_node(notebook)
     body = _EXTERNAL_SCRIPT.sub("", body)
     toolbar = '<div id="wb-toolbar"><button id="wb-toggle" onclick="wbToggleCode()">Show code</button></div>'
-    body = body.replace("</head>", _TOGGLE + "</head>", 1)
+    body = body.replace("</head>", _PAGE_SCRIPT + "</head>", 1)
     body = re.sub(r"<body([^>]*)>", lambda m: _body_open(m.group(1)) + toolbar, body, count=1)
     body = body.replace("</body>", _warnings_box(warnings) + "</body>", 1)
     with atomic_path(destination) as tmp:
