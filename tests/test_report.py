@@ -129,3 +129,12 @@ def test_compare_lists_parameters_first_then_changed_headline_numbers_with_direc
     assert 'class="worse"' in page.read_text()
     assert main(["compare", "aaaa", "nope", "--reports", str(tmp_path)]) == 2
     assert "nope: no run folder" in capsys.readouterr().err
+
+
+def test_runs_of_one_study_on_one_model_are_told_apart_by_what_differs(tmp_path):
+    labels = {"mean_cosine_fp16": "mean cosine to FP32, fp16"}
+    for name, length in (("01-aaa", 32), ("01-bbb", 64)):
+        _write_run(tmp_path / name, "01_precision_accuracy", "complete", {"mean_cosine_fp16": 0.99},
+                   {"model": "m", "max_length": length, "output_dir": name}, headline=list(labels), labels=labels)
+    page = build_index(tmp_path).read_text()
+    assert "m, max_length=32" in page and "m, max_length=64" in page and "output_dir=" not in page

@@ -49,16 +49,35 @@ def collect_runs(reports_dir: str | Path) -> list[dict]:
                 data[key] = empty
         data["_folder"] = path.parent
         runs.append(data)
+    _name_apart(runs)
     return sorted(runs, key=lambda r: str(r.get("updated_at", "")), reverse=True)
 
 
-def run_title(run: dict) -> str:
-    """What tells two runs of one study apart on the page: the model (or models), else the folder."""
+def _model_of(run: dict) -> str:
     parameters = run.get("parameters", {})
     model = parameters.get("model") or parameters.get("models")
     if isinstance(model, list):
         model = ", ".join(map(str, model)) or None
     return str(model) if model else run["_folder"].name
+
+
+def _name_apart(runs: list[dict]) -> None:
+    """Give each run its title: the model, plus the parameters that differ from other runs of the same study on
+    the same model ("all-minilm-l6-v2, max_length=64"), so side-by-side columns never look alike."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((str(run.get("notebook")), _model_of(run)), []).append(run)
+    for (_, model), group in groups.items():
+        names = dict.fromkeys(k for r in group for k in r["parameters"] if k != "output_dir")
+        differing = [k for k in names if len({repr(r["parameters"].get(k)) for r in group}) > 1]
+        for run in group:
+            extra = ", ".join(f"{k}={run['parameters'].get(k)!r}" for k in differing)
+            run["_title"] = f"{model}, {extra}" if extra else model
+
+
+def run_title(run: dict) -> str:
+    """What tells two runs apart on the page: the model (or models), else the folder, and what else differs."""
+    return run.get("_title") or _model_of(run)
 
 
 def _report_link(run: dict, anchor: str = "") -> str:
