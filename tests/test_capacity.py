@@ -183,3 +183,19 @@ def test_capacity_notebook_runs_with_tiny_parameters(tmp_path):
     assert data["labels"]["alpha_hnswlib_32"] == "HNSW overhead α, hnswlib 32-d"
     assert "alpha_hnswlib_384_embeddings" not in data["headline"]  # one dimension of the primary vectors
     assert 'id=\\"claims\\"' in (tmp_path / "run.ipynb").read_text()
+
+
+def test_a_latency_line_that_falls_below_zero_is_inconclusive_not_a_pass():
+    from workbench.core.fitting import fit_linear
+    from workbench.studies import capacity as study
+
+    falling = fit_linear(np.log([2000, 3000, 5000]), [2.0, 1.6, 1.0])  # extrapolates below zero by 150k items
+    rising = fit_linear(np.log([2000, 3000, 5000]), [0.20, 0.24, 0.30])
+    rows = pd.DataFrame({"vectors": ["synthetic"] * 2, "alpha": [0.6, 0.7], "RSS/disk": [0.6, 0.65]})
+    claims = study.claim_checks(rows, {"chroma": {"latency": falling, "latency_dim": 64},
+                                       "hnswlib": {"latency": rising, "latency_dim": 64}})
+    by_quantity = {c.quantity: c for c in claims}
+    chroma = by_quantity["p95 query latency, chroma, 64-d"]
+    assert chroma.verdict == "inconclusive" and "zero or less" in chroma.detail and "-" in chroma.value
+    assert by_quantity["p95 query latency, hnswlib, 64-d"].verdict == "holds"
+    assert [c.verdict for c in claims[:2]] == ["holds", "holds"]  # alpha within [0.5, 1], RSS/disk near 0.6

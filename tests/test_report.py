@@ -138,3 +138,22 @@ def test_runs_of_one_study_on_one_model_are_told_apart_by_what_differs(tmp_path)
                    {"model": "m", "max_length": length, "output_dir": name}, headline=list(labels), labels=labels)
     page = build_index(tmp_path).read_text()
     assert "m, max_length=32" in page and "m, max_length=64" in page and "output_dir=" not in page
+
+
+def test_claims_written_by_an_earlier_version_still_show_their_verdict(tmp_path):
+    _write_run(tmp_path / "01-old", "01_precision_accuracy", "complete", {}, {"model": "m"},
+               claims=[{"claim": "FP16 mean cosine >= 0.999999", "holds": False, "measured": "0.99", "source": "s"},
+                       {"claim": "open one", "holds": None, "measured": "", "source": "s"}])
+    page = build_index(tmp_path).read_text()
+    assert "1 fails, 1 inconclusive." in page and "FP16 mean cosine &gt;= 0.999999" in page
+
+
+def test_a_kept_notebook_cut_short_by_a_kill_is_dropped_so_the_entry_runs_again(tmp_path):
+    from workbench.run.report import finalize
+
+    _write_run(tmp_path / "run", "01_precision_accuracy", "complete", {}, {})
+    (tmp_path / "run" / "notebook.ipynb").write_text('{\n "cells": [\n  {\n   "cell_type": "c')
+    assert finalize(tmp_path / "run") is None
+    assert not (tmp_path / "run" / "notebook.ipynb").exists() and not (tmp_path / "run" / "report.html").exists()
+    _executed_notebook(tmp_path / "run" / "notebook.ipynb")
+    assert finalize(tmp_path / "run") == tmp_path / "run" / "report.html"

@@ -186,11 +186,20 @@ def finalize(output_dir: Path) -> Path | None:
     Renaming before rendering means a stop at any moment leaves either the notebook (the next run renders it)
     or both: a finished run is never lost.
     """
+    import nbformat
+
     output_dir = Path(output_dir)
     partial, executed = partial_notebook(output_dir), output_dir / EXECUTED_FILE
     if partial.exists():
         partial.replace(executed)
-    return notebook_to_html(executed, output_dir / REPORT_FILE) if executed.exists() else None
+    if not executed.exists():
+        return None
+    try:
+        nbformat.read(executed, as_version=4)
+    except (ValueError, OSError):  # cut short by a kill -9 while papermill wrote it: the entry runs again
+        executed.unlink()
+        return None
+    return notebook_to_html(executed, output_dir / REPORT_FILE)
 
 
 def has_report(output_dir: Path) -> bool:

@@ -113,18 +113,23 @@ def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic"
         shown = "; ".join(f"{v:.2f} ms" + (f" ± {pm:.2f}" if pm is not None else "") + f" at {n:,} items"
                           for n, v, pm, _ in predicted)
         verdict = _latency_verdict(c["latency"])
+        holds = None if verdict.startswith("inconclusive") else verdict != "does not hold"
         checks.append(Claim(
             quote="sub-100 ms typically sustained up to ~50k–150k items; ~150–250 ms up to ~300k", source=SEED_SOURCE,
             quantity=f"p95 query latency, {engine}, {c['latency_dim']}-d", value=shown,
             kind="projected (extrapolated in log N from the measured range)",
             threshold=" and ".join(f"≤ {limit:g} ms at {n:,}" for n, limit in SEED_LATENCY),
-            threshold_origin="the upper end of each quoted range", verdict=verdict_of(verdict != "does not hold"),
-            detail="the seed is more than 10× pessimistic here" if verdict.startswith("holds, and") else ""))
+            threshold_origin="the upper end of each quoted range", verdict=verdict_of(holds),
+            detail=verdict if holds is None else "the seed is more than 10× pessimistic here"
+            if verdict.startswith("holds, and") else ""))
     return checks
 
 
 def _latency_verdict(latency_fit: dict) -> str:
     predicted = [(predict(latency_fit, math.log(n))[0], limit) for n, limit in SEED_LATENCY]
+    if any(value <= 0 for value, _ in predicted):
+        return ("inconclusive: the line through the measured range extrapolates to a latency of zero or less; "
+                "measure larger N")
     if all(value <= limit / 10 for value, limit in predicted):
         return "holds, and the seed is more than 10x pessimistic here"
     return "holds" if all(value <= limit for value, limit in predicted) else "does not hold"
