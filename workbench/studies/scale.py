@@ -20,6 +20,7 @@ from workbench.core.embedding import Recipe
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
 from workbench.run.claims import Claim, verdict_of
+from workbench.run.formatting import significant
 
 GB = 1e9
 # quantity label -> (row field, scale to the label's unit)
@@ -222,11 +223,6 @@ def _judge(value: float, half: float | None, low: float, high: float) -> tuple[b
     return False, f"not consistent: {'below' if value < low else 'above'} {low:g}-{high:g}"
 
 
-def _number(x: float) -> str:
-    """Three significant digits, thousands separated: 8.05, 0.0012, 1,234."""
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
-
-
 def _lower(difference: float, half: float) -> tuple[bool | None, str]:
     """Verdict on "A needs less than B" from A - B and the half-width of that difference."""
     if difference + half < 0:
@@ -248,14 +244,14 @@ def verdicts(values: pd.DataFrame) -> pd.DataFrame:
                         "kind": "-"})
             continue
         value, half, kind = found
-        shown = _number(value) + (f" ± {_number(half)}" if half is not None else "")
+        shown = significant(value) + (f" ± {significant(half)}" if half is not None else "")
         if "below" in c:
             other = _value(values, c["model"], c["below"], c["quantity"])
             if other is None:
                 out.append({**line, "value": shown, "verdict": f"not tested: no {c['below']} value to compare with",
                             "holds": None, "kind": kind})
                 continue
-            shown += f" vs {c['below']} {_number(other[0])}" + (f" ± {_number(other[1])}" if other[1] else "")
+            shown += f" vs {c['below']} {significant(other[0])}" + (f" ± {significant(other[1])}" if other[1] else "")
             holds, verdict = _lower(value - other[0], float(np.hypot(half or 0.0, other[1] or 0.0)))
             kind = kind if kind == other[2] else f"{kind}; {c['below']}: {other[2]}"
         else:
