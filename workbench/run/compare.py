@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workbench.core.files import atomic_path
 from workbench.run.formatting import number
-from workbench.run.index_page import collect_runs, run_title
+from workbench.run.index_page import collect_runs, labelled_numbers, run_title
 from workbench.run.results import RESULTS_FILE
 
 # Words in a headline label that say which way is better; checked in order, the first found decides.
@@ -58,8 +58,7 @@ def differences(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[tupl
     params = [(k, repr(a["parameters"].get(k)), repr(b["parameters"].get(k)))
               for k in dict.fromkeys([*a["parameters"], *b["parameters"]])
               if a["parameters"].get(k) != b["parameters"].get(k)]
-    labels_a = {a["labels"][k]: a["results"].get(k) for k in a["headline"] if k in a["labels"]}
-    labels_b = {b["labels"][k]: b["results"].get(k) for k in b["headline"] if k in b["labels"]}
+    labels_a, labels_b = labelled_numbers(a), labelled_numbers(b)
     changed = []
     for label in dict.fromkeys([*labels_a, *labels_b]):
         va, vb = labels_a.get(label), labels_b.get(label)

@@ -97,19 +97,17 @@ def claim_rows(runs: list[dict]):
     return sorted(rows, key=lambda row: _READING_ORDER.index(row[0].verdict))
 
 
+def labelled_numbers(run: dict) -> dict:
+    """A run's headline numbers by the label its study gave them (unlabelled keys stay in results.json only)."""
+    return {run["labels"][k]: run["results"].get(k) for k in run["headline"] if run["labels"].get(k)}
+
+
 def headline(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The labelled headline numbers of runs of one study, side by side: (row labels, one column per run)."""
-    labels: list[str] = []
-    for run in runs:
-        for key in run["headline"]:
-            label = run["labels"].get(key)
-            if label and label not in labels:
-                labels.append(label)
-    columns = []
-    for run in runs:
-        by_label = {run["labels"][k]: run["results"].get(k) for k in run["headline"] if k in run["labels"]}
-        columns.append([NOT_MEASURED if by_label.get(label) is None and label in by_label else
-                        number(by_label.get(label), label) for label in labels])
+    numbers = [labelled_numbers(run) for run in runs]
+    labels = list(dict.fromkeys(label for by_label in numbers for label in by_label))
+    columns = [[NOT_MEASURED if by_label.get(label) is None and label in by_label else
+                number(by_label.get(label), label) for label in labels] for by_label in numbers]
     return labels, columns
 
 
