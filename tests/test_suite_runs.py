@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from workbench.run.config import ConfigError, RunConfig, resolve_config
+from workbench.run.report import partial_notebook
 from workbench.run.suite import load_suite
 
 TINY = "      max_texts: 4\n      precisions: [fp16]\n      latency_repeats: 2\n"
@@ -106,7 +107,7 @@ def test_killed_suite_keeps_finished_runs_and_resumes(tmp_path):
     assert json.loads((first / "results.json").read_text())["status"] == "complete"
     assert (first / "report.html").exists()
     assert json.loads((second / "results.json").read_text())["status"] == "running"
-    assert not list(reports.rglob("*.partial")) and not list(reports.rglob("*.tmp")), "half-written files left"
+    assert not list(reports.rglob(".*.partial.ipynb")) and not list(reports.rglob("*.tmp")), "half-written files left"
     resumed = subprocess.run(_cmd(suite, reports), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "first: up to date" in resumed.stdout
@@ -176,7 +177,7 @@ def test_a_runner_stopped_the_moment_results_turn_complete_still_gives_the_repor
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (folder / "report.html").exists() and (folder / "notebook.ipynb").exists()
     assert "up to date" in resumed.stdout or "[1/1] only: report" in resumed.stdout
-    assert not list(reports.rglob("*.partial"))
+    assert not list(reports.rglob(".*.partial.ipynb"))
 
 
 def test_a_finished_run_without_its_report_is_rendered_not_rerun(tmp_path):
@@ -189,7 +190,7 @@ def test_a_finished_run_without_its_report_is_rendered_not_rerun(tmp_path):
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps({"notebook": "01", "status": "complete", "results": {}}))
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# finished")]),
-                   folder / ".notebook.ipynb.partial")
+                   partial_notebook(folder))
     out = subprocess.run(_cmd(suite, reports), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "report rendered from the finished run" in out.stdout and "up to date" in out.stdout

@@ -130,8 +130,13 @@ def _body_open(attributes: str) -> str:
 
 
 def partial_notebook(output_dir: Path) -> Path:
-    """Where papermill writes while a notebook runs."""
-    return Path(output_dir) / f".{EXECUTED_FILE}.partial"
+    """Where papermill writes while a notebook runs (ending in .ipynb, the suffix papermill expects)."""
+    return Path(output_dir) / f".{Path(EXECUTED_FILE).stem}.partial.ipynb"
+
+
+# The kernel's own log (not cell output) goes quiet below errors: its "running over TCP without encryption"
+# notice on a local machine would otherwise print for every notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: dict, kernel: str = "python3",
@@ -152,7 +157,7 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
     error = None
     try:
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(PROJECT_ROOT), progress_bar=progress)
+                                   cwd=str(PROJECT_ROOT), progress_bar=progress, extra_arguments=KERNEL_ARGUMENTS)
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
         mark_failed(output_dir, error)
