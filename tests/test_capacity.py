@@ -83,7 +83,7 @@ def test_fits_recover_known_constants():
     assert table.loc[64, "disk fixed bytes"] == pytest.approx(1000)
     assert table.loc[256, "alpha"] == pytest.approx(150 / 1024)
     assert table.loc[256, "RSS/disk"] == pytest.approx(0.6)
-    assert table.loc[256, "p95 ms slope per ln N"] == pytest.approx(0.05)
+    assert table.loc[256, "p95 ms slope"] == pytest.approx(0.05) and table.loc[256, "p95 latency grows with"] == "ln N"
     assert table.loc[256, "p95 ms at 1M (extrapolated)"] == pytest.approx(0.1 + 0.05 * math.log(1e6))
     assert table.loc[256, "n where p95 crosses budget (extrapolated)"] == pytest.approx(math.exp(10))
     constants = fits.capacity_constants(table.reset_index(), points)["hnswlib"]
@@ -134,7 +134,7 @@ def test_planner_rejects_bad_input_with_one_message(constants, args, message):
 def test_planner_needs_constants_and_a_supported_precision(constants):
     with pytest.raises(ValueError, match="needs measured constants"):
         planner.plan(10**9, 10**9, 384, "hnswlib", constants={})
-    with pytest.raises(ValueError, match="stores fp32 only; use engine 'faiss' for int8"):
+    with pytest.raises(ValueError, match="stores fp32 only; use engine 'faiss' or 'flat' for int8"):
         planner.plan(10**9, 10**9, 384, "hnswlib", "int8", constants=constants)
 
 
@@ -162,8 +162,8 @@ def test_sweep_resumes_and_skips_what_does_not_fit(tmp_path, monkeypatch):
 def test_capacity_notebook_runs_with_tiny_parameters(tmp_path):
     out = tmp_path / "out"
     papermill.execute_notebook(str(NOTEBOOKS_DIR / "04_hnsw_capacity.ipynb"), str(tmp_path / "run.ipynb"),
-                               parameters=dict(engines='["hnswlib"]', dims="[32]", n_values="[200, 400]",
-                                               n_queries=20, precision_n=200, output_dir=str(out)),
+                               parameters=dict(engines='["hnswlib", "flat"]', dims="[32]", n_values="[200, 400]",
+                                               n_queries=20, output_dir=str(out)),
                                kernel_name="python3", progress_bar=False)
     data = json.loads((out / "results.json").read_text())
     r = data["results"]
@@ -176,8 +176,9 @@ def test_capacity_notebook_runs_with_tiny_parameters(tmp_path):
     assert "extrapolated" in data["notes"]["planner_max_items_example"]
     assert {"planner_max_items_example", "alpha_hnswlib_32"} <= set(data["headline"])
     rows = sweep.load_rows(out / sweep.SWEEP_FILE)  # vectors "both": synthetic 32-d and the model's 384-d
-    assert sorted((r["point"]["vectors"], r["point"]["dim"]) for r in rows) == [("embeddings", 384)] * 2 + [
-        ("synthetic", 32)] * 2
+    assert sorted((r["point"]["vectors"], r["point"]["dim"]) for r in rows) == [("embeddings", 384)] * 4 + [
+        ("synthetic", 32)] * 4
+    assert "Exact search against hnswlib" in (tmp_path / "run.ipynb").read_text()
     assert r["recall10_at_max_n_hnswlib_384_embeddings"] > 0.9
     assert [c["verdict"] for c in data["claims"] if c["quote"].startswith("working RAM")] in (["holds"], ["fails"])
     assert data["labels"]["alpha_hnswlib_32"] == "HNSW overhead α, hnswlib 32-d"
@@ -191,7 +192,8 @@ def test_a_latency_line_that_falls_below_zero_is_inconclusive_not_a_pass():
 
     falling = fit_linear(np.log([2000, 3000, 5000]), [2.0, 1.6, 1.0])  # extrapolates below zero by 150k items
     rising = fit_linear(np.log([2000, 3000, 5000]), [0.20, 0.24, 0.30])
-    rows = pd.DataFrame({"vectors": ["synthetic"] * 2, "alpha": [0.6, 0.7], "RSS/disk": [0.6, 0.65]})
+    rows = pd.DataFrame({"vectors": ["synthetic"] * 2, "engine": ["chroma", "hnswlib"], "alpha": [0.6, 0.7],
+                         "RSS/disk": [0.6, 0.65]})
     claims = study.claim_checks(rows, {"chroma": {"latency": falling, "latency_dim": 64},
                                        "hnswlib": {"latency": rising, "latency_dim": 64}})
     by_quantity = {c.quantity: c for c in claims}
@@ -199,3 +201,49 @@ def test_a_latency_line_that_falls_below_zero_is_inconclusive_not_a_pass():
     assert chroma.verdict == "inconclusive" and "zero or less" in chroma.detail and "-" in chroma.value
     assert by_quantity["p95 query latency, hnswlib, 64-d"].verdict == "holds"
     assert [c.verdict for c in claims[:2]] == ["holds", "holds"]  # alpha within [0.5, 1], RSS/disk near 0.6
+
+
+def test_flat_engine_is_exact_at_every_precision_and_its_file_shrinks(tmp_path):
+    base, queries = vectors.synthetic_vectors(300, 64, seed=1), vectors.synthetic_vectors(20, 64, seed=2)
+    sizes, recall = {}, {}
+    for precision in engines.PRECISIONS:
+        index = engines.make_engine("flat", 64, precision=precision)
+        index.build(base, tmp_path / precision)
+        sizes[precision] = dir_size_bytes(tmp_path / precision) / len(base)
+        recall[precision] = engines.recall_at_k(index.query(queries, 10), engines.exact_top_k(base, queries, 10))
+    assert recall["fp32"] == 1.0 and recall["fp16"] == 1.0 and recall["binary"] < 1.0
+    assert sizes["fp32"] == pytest.approx(4 * 64, rel=0.05) and sizes["binary"] == pytest.approx(64 / 8, rel=0.1)
+    with pytest.raises(ValueError, match="engine 'hnswlib' stores fp32 only; use faiss or flat for int8"):
+        engines.make_engine("hnswlib", 64, precision="int8")
+
+
+def _flat_and_hnsw_sweep():
+    rows = []
+    for n in (1000, 2000, 4000):
+        for engine, p95 in (("flat", 0.01 + 1e-4 * n), ("hnswlib", 0.1 + 0.05 * math.log(n))):
+            rows.append({"vectors": "synthetic", "engine": engine, "dim": 64, "n": n, "M": 16, "status": "ok",
+                         "disk_bytes": 1000 + 300 * n, "rss_after_load_bytes": 2e6 + 300 * n, "p95_ms": p95,
+                         "recall10": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_exact_search_latency_is_fitted_as_a_line_in_n_and_meets_hnsw_at_the_crossover():
+    points = _flat_and_hnsw_sweep()
+    table = fits.fit_table(points, latency_budget_ms=1.0).set_index("engine")
+    assert table.loc["flat", "p95 latency grows with"] == "N" and table.loc["flat", "p95 ms slope"] == pytest.approx(1e-4)
+    assert table.loc["flat", "n where p95 crosses budget (extrapolated)"] == pytest.approx(9900)
+    c = fits.capacity_constants(table.reset_index(), points)
+    n = planner.crossover_n(c["flat"]["latency"], c["hnswlib"]["latency"])
+    assert 0.01 + 1e-4 * n == pytest.approx(0.1 + 0.05 * math.log(n), rel=1e-6)
+    assert 0.01 + 1e-4 * 2 * n > 0.1 + 0.05 * math.log(2 * n), "above the crossover HNSW is faster"
+    assert n > 4000, "the larger root: exact search is faster over the whole measured range"
+    result = planner.plan(10**12, 10**12, 64, "hnswlib", constants=c)
+    assert result["exact_search_faster_up_to"] == pytest.approx(n)
+
+
+def test_crossover_edge_cases():
+    n = [1000, 2000, 4000]
+    flat = fits.latency_fit("flat", n, [0.05 + 1e-3 * x for x in n])
+    assert planner.crossover_n(flat, fits.latency_fit("faiss", n, [0.01] * 3)) == 0.0, "HNSW faster everywhere"
+    steady = fits.latency_fit("flat", n, [0.5] * 3)
+    assert planner.crossover_n(steady, fits.latency_fit("faiss", n, [1.0, 1.1, 1.2])) == math.inf

@@ -27,11 +27,14 @@ SUITE = """runs:
     parameters: {max_texts: 6, formats: [onnx], variants: [int8], latency_repeats: 1}
   - name: capacity
     notebook: 04_hnsw_capacity
-    parameters: {engines: [hnswlib, faiss], dims: [64], n_values: [500, 1000], n_queries: 20, precision_n: 500}
+    parameters: {engines: [hnswlib, faiss, flat], dims: [64], n_values: [500, 1000], n_queries: 20}
   - name: scale
     notebook: 05_scale
     parameters: {series: [[64, 1], [128, 1], [192, 1]], project_to: [qwen3-embedding-0.6b], max_length: 8,
                  series_batch_sizes: [1], latency_repeats: 2}
+  - name: storage
+    notebook: 06_vector_storage
+    parameters: {max_texts: 12, rescore_multipliers: [1, 4], latency_n: [100, 200], n_queries: 10}
 """
 SCREENSHOTS = PROJECT_ROOT / "reports" / "screenshots"
 NEVER_SHOWN = ("it/s]", "Running MIL", "Failed to load", "Traceback (most recent call last)")
@@ -85,7 +88,7 @@ def test_every_page_of_a_suite_reads_clean_in_a_browser(tmp_path):
     reports = tmp_path / "reports"
     assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
     runs = sorted(p.parent for p in reports.glob("*/results.json"))
-    assert len(runs) == 5
+    assert len(runs) == 6
     pages = [reports / "index.html"] + [run / "report.html" for run in runs]
     keys = {key for run in runs for key in json.loads((run / "results.json").read_text())["results"]}
     for page in pages:
@@ -99,7 +102,7 @@ def test_every_page_of_a_suite_reads_clean_in_a_browser(tmp_path):
         assert not [c for c in seen["cells"] if c.endswith(("…", "..."))], name
     assert _probe(runs[0] / "report.html", tmp_path)["sortable"] > 0, "01's per-text table sorts by any column"
     index = _probe(reports / "index.html", tmp_path)
-    assert index["images"] == 5, "a thumbnail per study"
+    assert index["images"] == 6, "a thumbnail per study"
     assert "Published claims, checked" in index["text"]
     written = [p for p in reports.rglob("*") if p.is_file()]
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}

@@ -241,18 +241,41 @@ def capacity_recall(sweep: pd.DataFrame):
     return _finish(fig)
 
 
-def precision_tradeoff(table: pd.DataFrame):
-    """Capacity multiplier against recall@10 lost, per storage precision and truncated dimension."""
+def storage_retention(retrieval: pd.DataFrame, k: int = 10):
+    """nDCG@k kept against bytes per searched vector, one line per rescoring, labelled by precision and dimension."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    column = f"nDCG@{k} retention (%)"
+    for rescoring, rows in retrieval.groupby("rescoring", sort=False):
+        best = rows.sort_values("bytes per vector")
+        ax.scatter(best["bytes per vector"], best[column], label=rescoring, s=18 if rescoring != "none" else 36,
+                   marker="o" if rescoring == "none" else ".")
+    for row in retrieval[retrieval["multiplier"] == 0].to_dict("records"):
+        ax.annotate(f"{row['precision']} {row['dim']}-d", (row["bytes per vector"], row[column]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("bytes per searched vector (log scale)")
+    ax.set_ylabel(f"nDCG@{k}, % of float32 exact search")
+    ax.set_title("What each storage precision keeps, with and without rescoring")
+    ax.legend(fontsize=7, title="rescoring", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _finish(fig)
+
+
+def flat_vs_hnsw(curve: pd.DataFrame):
+    """p95 single-query latency against N: exact search (dashed) and HNSW (solid), one colour per precision."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for precision, rows in table.groupby("precision", sort=False):
-        ax.plot(rows["recall@10 lost"], rows["capacity multiplier"], marker="o", label=precision)
-        for dim, lost, multiplier in zip(rows["dim"], rows["recall@10 lost"], rows["capacity multiplier"]):
-            ax.annotate(f"{dim}-d", (lost, multiplier), fontsize=7)
+    for precision, rows in curve.groupby("precision", sort=False):
+        colour = None
+        for engine, style in (("flat", "--"), ("faiss", "-")):
+            part = rows[rows["engine"] == engine].sort_values("n")
+            line, = ax.plot(part["n"], part["p95_ms"], ls=style, marker="o", color=colour,
+                            label=f"{precision}, {'exact' if engine == 'flat' else 'HNSW'}")
+            colour = line.get_color()
+    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("recall@10 lost vs fp32 at full dimension")
-    ax.set_ylabel("items per byte, x fp32 full dimension")
-    ax.set_title("Storage precision and truncation: capacity against recall")
-    ax.legend()
+    ax.set_xlabel("items N")
+    ax.set_ylabel("p95 ms per query, k=10, one thread")
+    ax.set_title("Exact search against HNSW (faiss)")
+    ax.legend(fontsize=7, ncol=2)
     return _finish(fig)
 
 

@@ -131,24 +131,28 @@ def ir_metrics(
     depth: int = 100,
 ) -> dict[str, float]:
     """nDCG@k and recall@k by exact dot-product search, scored with trec_eval (pytrec_eval)."""
+    scores = _rows(query_vectors) @ _rows(doc_vectors).T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :min(depth, scores.shape[1])]
+    per_query = ranked_ir_metrics(top, query_ids, doc_ids, qrels, k)
+    return {name: float(values.mean()) for name, values in per_query.items()}
+
+
+def ranked_ir_metrics(ranked, query_ids: list[str], doc_ids: list[str], qrels: dict[str, dict[str, int]],
+                      k: int = 10) -> dict[str, np.ndarray]:
+    """Per judged query (in query order), nDCG@k and recall@k of ranked document rows, best first (trec_eval)."""
     import pytrec_eval
 
-    scores = _rows(query_vectors) @ _rows(doc_vectors).T
-    depth = min(depth, scores.shape[1])
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
-    run = {
-        qid: {doc_ids[j]: float(scores[i, j]) for j in top[i]}
-        for i, qid in enumerate(query_ids)
-    }
+    ranked = np.asarray(ranked)
+    run = {qid: {doc_ids[j]: float(ranked.shape[1] - r) for r, j in enumerate(ranked[i])}
+           for i, qid in enumerate(query_ids)}
     judged = {qid: qrels[qid] for qid in query_ids if qid in qrels}
     if not judged:
         raise ValueError("none of the queries has relevance judgments in qrels")
     evaluator = pytrec_eval.RelevanceEvaluator(judged, {f"ndcg_cut.{k}", f"recall.{k}"})
     per_query = evaluator.evaluate({qid: run[qid] for qid in judged})
-    return {
-        f"ndcg@{k}": float(np.mean([m[f"ndcg_cut_{k}"] for m in per_query.values()])),
-        f"recall@{k}": float(np.mean([m[f"recall_{k}"] for m in per_query.values()])),
-    }
+    order = [qid for qid in query_ids if qid in judged]
+    return {f"ndcg@{k}": np.array([per_query[q][f"ndcg_cut_{k}"] for q in order]),
+            f"recall@{k}": np.array([per_query[q][f"recall_{k}"] for q in order])}
 
 
 def pareto_front(cost, loss) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Vector-index engines behind one small interface, so a sweep can measure them the same way.
 
-Each engine builds an HNSW index over unit vectors, writes everything it needs to one
+Each engine builds an index over unit vectors (HNSW, or exact "flat" search), writes everything it needs to one
 folder, loads it back from that folder and answers k-nearest-neighbour queries as row
 ids. The engine library is imported inside the class, so importing this module is cheap
 and a child process only pays for the engine it measures.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "int8", "binary")  # storage precisions FaissHnswIndex supports
+PRECISIONS = ("fp32", "fp16", "int8", "binary")  # storage precisions the faiss engines support
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,10 @@ class HnswlibIndex:
         self.index = None
 
 
-class FaissHnswIndex:
-    """faiss HNSW, inner product on unit vectors; also fp16/int8 scalar-quantised and binary (Hamming) storage."""
+class _FaissIndex:
+    """What faiss indexes share: fp32, fp16/int8 scalar-quantised or binary (Hamming) storage, one file."""
 
-    name = module = "faiss"
+    module = "faiss"
     FILE = "index.faiss"
 
     def __init__(self, dim: int, params: HnswParams = HnswParams(), threads: int = 0, precision: str = "fp32"):
@@ -94,19 +94,10 @@ class FaissHnswIndex:
         return np.packbits(vectors > 0, axis=1) if self.precision == "binary" else vectors
 
     def _new_index(self):
-        import faiss
+        raise NotImplementedError
 
-        p = self.params
-        if self.precision == "binary":
-            index = faiss.IndexBinaryHNSW(self.dim, p.M)
-        elif self.precision == "fp32":
-            index = faiss.IndexHNSWFlat(self.dim, p.M, faiss.METRIC_INNER_PRODUCT)
-        else:
-            kind = faiss.ScalarQuantizer.QT_fp16 if self.precision == "fp16" else faiss.ScalarQuantizer.QT_8bit
-            index = faiss.IndexHNSWSQ(self.dim, kind, p.M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = p.ef_construction
-        index.hnsw.efSearch = p.ef_search
-        return index
+    def _after_load(self) -> None:
+        """Settings faiss does not save with the index."""
 
     def build(self, vectors, folder) -> None:
         import faiss
@@ -126,7 +117,7 @@ class FaissHnswIndex:
 
         read = faiss.read_index_binary if self.precision == "binary" else faiss.read_index
         self.index = read(str(Path(folder) / self.FILE))
-        self.index.hnsw.efSearch = self.params.ef_search
+        self._after_load()
 
     def query(self, vectors, k: int) -> np.ndarray:
         import faiss
@@ -137,6 +128,54 @@ class FaissHnswIndex:
 
     def close(self) -> None:
         self.index = None
+
+
+def _scalar_kind(precision: str):
+    import faiss
+
+    return faiss.ScalarQuantizer.QT_fp16 if precision == "fp16" else faiss.ScalarQuantizer.QT_8bit
+
+
+class FaissHnswIndex(_FaissIndex):
+    """faiss HNSW, inner product on unit vectors; also fp16/int8 scalar-quantised and binary (Hamming) storage."""
+
+    name = "faiss"
+
+    def _new_index(self):
+        import faiss
+
+        p = self.params
+        if self.precision == "binary":
+            index = faiss.IndexBinaryHNSW(self.dim, p.M)
+        elif self.precision == "fp32":
+            index = faiss.IndexHNSWFlat(self.dim, p.M, faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexHNSWSQ(self.dim, _scalar_kind(self.precision), p.M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = p.ef_construction
+        index.hnsw.efSearch = p.ef_search
+        return index
+
+    def _after_load(self) -> None:
+        self.index.hnsw.efSearch = self.params.ef_search
+
+
+class FlatIndex(_FaissIndex):
+    """Exact search: every stored vector scored per query (faiss IndexFlatIP, scalar-quantised or binary flat).
+
+    No graph, so no build cost beyond copying the vectors, recall 1 by construction, and latency that
+    grows linearly with N: the engine to beat at the item counts of an on-device memory store.
+    """
+
+    name = "flat"
+
+    def _new_index(self):
+        import faiss
+
+        if self.precision == "binary":
+            return faiss.IndexBinaryFlat(self.dim)
+        if self.precision == "fp32":
+            return faiss.IndexFlatIP(self.dim)
+        return faiss.IndexScalarQuantizer(self.dim, _scalar_kind(self.precision), faiss.METRIC_INNER_PRODUCT)
 
 
 class ChromaIndex:
@@ -181,16 +220,22 @@ class ChromaIndex:
         self.collection = self.client = None
 
 
-ENGINES = {cls.name: cls for cls in (HnswlibIndex, FaissHnswIndex, ChromaIndex)}
+ENGINES = {cls.name: cls for cls in (HnswlibIndex, FaissHnswIndex, ChromaIndex, FlatIndex)}
+GRAPH_ENGINES = ("hnswlib", "faiss", "chroma")  # approximate (HNSW) engines; "flat" is exact search
 
 
-def make_engine(name: str, dim: int, params: HnswParams = HnswParams(), threads: int = 0):
-    """An engine by name; an unknown name fails listing the valid ones."""
+def make_engine(name: str, dim: int, params: HnswParams = HnswParams(), threads: int = 0, precision: str = "fp32"):
+    """An engine by name; an unknown name fails listing the valid ones. Only the faiss engines store below fp32."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; valid: {', '.join(ENGINES)}")
     if not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"dimension must be an integer >= 1; got {dim!r}")
-    return ENGINES[name](int(dim), params, threads)
+    if precision == "fp32":
+        return ENGINES[name](int(dim), params, threads)
+    if not issubclass(ENGINES[name], _FaissIndex):
+        faiss_engines = [n for n, cls in ENGINES.items() if issubclass(cls, _FaissIndex)]
+        raise ValueError(f"engine {name!r} stores fp32 only; use {' or '.join(faiss_engines)} for {precision}")
+    return ENGINES[name](int(dim), params, threads, precision)
 
 
 def exact_top_k(base, queries, k: int, chunk: int = 256) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Fits over a capacity sweep: bytes per item on disk and in RAM, alpha, and p95 latency against log N."""
+"""Fits over a capacity sweep: bytes per item on disk and in RAM, alpha, and p95 latency against N.
+
+HNSW latency grows with log N; exact (flat) search scores every item, so its latency is a line in N.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,20 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.fitting import fit_linear, predict
+
+LINEAR_LATENCY_ENGINES = ("flat",)  # engines whose query cost is proportional to N
+
+
+def latency_fit(engine: str, n, p95_ms) -> dict:
+    """p95 latency as a + b ln N for HNSW engines, a + b N for exact search; the fit records which."""
+    linear = engine in LINEAR_LATENCY_ENGINES
+    fit = fit_linear(np.asarray(n, dtype=float) if linear else np.log(np.asarray(n, dtype=float)), p95_ms)
+    return {**fit, "growth": "linear" if linear else "log"}
+
+
+def latency_at(fit: dict, n: float) -> tuple[float, float | None]:
+    """Predicted p95 latency at N items, and its prediction half-width (None when fitted on two points)."""
+    return predict(fit, float(n) if fit.get("growth") == "linear" else math.log(n))
 
 
 def hnswlib_formula_bytes(dim: int, M: int) -> float:
@@ -20,16 +37,16 @@ def hnswlib_formula_bytes(dim: int, M: int) -> float:
 
 
 def fit_table(sweep: pd.DataFrame, latency_budget_ms: float = 100.0) -> pd.DataFrame:
-    """Per vectors source, engine and dimension: bytes = a + b N on disk and in RAM, alpha, latency in log N."""
+    """Per vectors source, engine and dimension: bytes = a + b N on disk and in RAM, alpha, latency against N."""
     ok = sweep[sweep["status"] == "ok"]
     rows = []
     for (source, engine, dim), g in ok.groupby(["vectors", "engine", "dim"], sort=True):
         if g["n"].nunique() < 2:
             continue
         disk, rss = fit_linear(g["n"], g["disk_bytes"]), fit_linear(g["n"], g["rss_after_load_bytes"])
-        lat = fit_linear(np.log(g["n"]), g["p95_ms"])
+        lat = latency_fit(engine, g["n"], g["p95_ms"])
         vector_bytes = 4 * dim
-        p95_1m, p95_1m_pm = predict(lat, math.log(1e6))
+        p95_1m, p95_1m_pm = latency_at(lat, 1e6)
         top = g.loc[g["n"].idxmax()]
         rows.append({
             "vectors": source, "engine": engine, "dim": dim, "points": len(g), "max n": int(top["n"]),
@@ -38,7 +55,8 @@ def fit_table(sweep: pd.DataFrame, latency_budget_ms: float = 100.0) -> pd.DataF
             "alpha": (disk["b"] - vector_bytes) / vector_bytes, "RSS/disk": rss["b"] / disk["b"],
             "hnswlib formula bytes/item": hnswlib_formula_bytes(dim, int(top["M"])),
             "p95 ms at max n": float(top["p95_ms"]), "recall@10 at max n": float(top["recall10"]),
-            "p95 ms slope per ln N": lat["b"], "p95 ms at 1M (extrapolated)": p95_1m,
+            "p95 latency grows with": "N" if lat["growth"] == "linear" else "ln N",
+            "p95 ms slope": lat["b"], "p95 ms at 1M (extrapolated)": p95_1m,
             "p95 at 1M +/-": p95_1m_pm, "n where p95 crosses budget (extrapolated)": crossing_n(lat, latency_budget_ms),
         })
     if not rows:
@@ -47,12 +65,16 @@ def fit_table(sweep: pd.DataFrame, latency_budget_ms: float = 100.0) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+NEVER = 1e15  # items: a latency line that reaches its budget only beyond this does not reach it
+
+
 def crossing_n(latency_fit: dict, budget_ms: float) -> float:
-    """N at which the log-N latency line reaches the budget; inf when it does not grow or only beyond 10^15 items."""
+    """N at which the latency line reaches the budget; inf when it does not grow or only beyond 10^15 items."""
     if latency_fit["b"] <= 0:
         return math.inf
-    exponent = (budget_ms - latency_fit["a"]) / latency_fit["b"]
-    return math.exp(exponent) if exponent < math.log(1e15) else math.inf
+    x = (budget_ms - latency_fit["a"]) / latency_fit["b"]
+    n = x if latency_fit.get("growth") == "linear" else (math.exp(x) if x < math.log(NEVER) else math.inf)
+    return max(n, 0.0) if n < NEVER else math.inf
 
 
 def capacity_constants(fits: pd.DataFrame, sweep: pd.DataFrame, vectors: str = "synthetic") -> dict:
@@ -74,7 +96,7 @@ def capacity_constants(fits: pd.DataFrame, sweep: pd.DataFrame, vectors: str = "
                 entry[name] = (row[column] - 4.0 * row["dim"], 4.0)
             entry[f"{name}_fixed"] = float(max(0.0, g[f"{name.replace('rss', 'RSS')} fixed bytes"].max()))
         rows = ok[(ok["engine"] == engine) & (ok["dim"] == max(entry["dims"]))]
-        entry["latency"] = fit_linear(np.log(rows["n"]), rows["p95_ms"])
+        entry["latency"] = latency_fit(engine, rows["n"], rows["p95_ms"])
         entry["latency_dim"] = max(entry["dims"])
         out[engine] = entry
     return out

@@ -28,8 +28,9 @@ STUDIES = {
     "01_precision_accuracy": "01 · Precision: does FP16 / BF16 keep the embeddings?",
     "02_pooling": "02 · Pooling: which recipe, and does padding break it?",
     "03_quantization": "03 · Conversion and quantization: Core ML, ONNX Runtime, MLX",
-    "04_hnsw_capacity": "04 · Vector index capacity: HNSW engines and storage",
+    "04_hnsw_capacity": "04 · Vector index capacity: HNSW and exact engines",
     "05_scale": "05 · At the sizes users ship",
+    "06_vector_storage": "06 · Vector storage: precision, rescoring, exact search or HNSW",
 }
 
 

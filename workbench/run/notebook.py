@@ -149,10 +149,11 @@ def checked_parameters(namespace: dict) -> dict:
 # The smallest value each count parameter can take in any notebook (0 for max_texts means "all"); a list's
 # items obey its entry. A value below it would time nothing, embed nothing, or mean something else silently.
 MINIMUM = {"max_texts": 0, "batch_size": 1, "latency_repeats": 1, "max_length": 2, "last_n_layers": 1,
-           "n_queries": 1, "k": 1, "M": 2, "ef_construction": 1, "ef_search": 1, "precision_n": 1, "plan_dim": 1,
+           "n_queries": 1, "k": 1, "M": 2, "ef_construction": 1, "ef_search": 1, "plan_dim": 1,
            "batch_sizes": 1, "series_batch_sizes": 1, "dims": 1, "n_values": 2, "last_n_values": 1,
            "step_timeout_min": 1e-9, "memory_margin_gb": 0, "slow_above_b": 0, "disk_budget_gb": 1e-9,
-           "ram_budget_gb": 1e-9, "latency_budget_ms": 1e-9}
+           "ram_budget_gb": 1e-9, "latency_budget_ms": 1e-9, "latency_n": 11, "rescore_multipliers": 1,
+           "truncate_dims": 1, "min_retention_pct": 1e-9}
 
 
 def _check_minimum(name: str, value) -> None:

@@ -2,26 +2,20 @@
 
 The sweep, fits and planner live in workbench.index; this module holds what the notebook
 shows on top of them: the verdicts on shared seed 001's capacity claims, the seed's worked
-example redone with measured constants, the storage-precision table and the headline numbers.
+example redone with measured constants, and the headline numbers. Storage precision and
+rescoring are study 06 (workbench.studies.storage).
 """
 
 from __future__ import annotations
 
 import html
 import math
-import shutil
-import tempfile
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from workbench.core.fitting import predict
-from workbench.core.resources import dir_size_bytes
-from workbench.index.engines import PRECISIONS, FaissHnswIndex, HnswParams, exact_top_k, recall_at_k
-from workbench.index.fits import crossing_n
-from workbench.index.planner import plan
-from workbench.index.vectors import unit_rows
+from workbench.index.engines import GRAPH_ENGINES
+from workbench.index.fits import crossing_n, latency_at
+from workbench.index.planner import crossover_n, plan
 from workbench.run.claims import Claim, verdict_of
 from workbench.run.formatting import label_for
 
@@ -31,6 +25,20 @@ SEED_RSS_TO_DISK = 0.6  # working RAM = 0.6 x on-disk
 SEED_LATENCY = ((150_000, 100.0), (300_000, 250.0))  # sub-100 ms up to ~50k-150k items, 150-250 ms up to ~300k
 SEED_EXAMPLE = dict(disk_gb=20, ram_gb=6, dim=2560, items_disk=1_140_000, items_ram=570_000)
 GB = 10**9  # the seed's worked example reads as decimal gigabytes
+
+
+def embeddings_for(model: str, vectors: str, folder) -> tuple[str, int]:
+    """The model's embeddings of the bundled passages, saved where the sweep's children read them, and their
+    dimension; nothing (and no model loaded) when only synthetic vectors are swept."""
+    if vectors == "synthetic":
+        return "", 0
+    import workbench as wb
+    from workbench.core import evaluation
+    from workbench.index.vectors import save_embeddings
+
+    loaded = wb.load_model(model)
+    real = wb.embed(loaded, evaluation.load_eval_data().retrieval.docs, wb.Recipe.model_default(loaded.spec)).vectors
+    return save_embeddings(real, folder), real.shape[1]
 
 
 def check_plan_engine(plan_engine: str, engines: list[str]) -> None:
@@ -58,11 +66,12 @@ RSS_TO_DISK_TOLERANCE = 0.15  # "≈ 0.6 ×" read as 0.45-0.75: a rule of thumb,
 
 def findings_html(fits: pd.DataFrame, constants: dict, latency_budget_ms: float, vectors: str = "synthetic") -> str:
     """What the fits say beyond the seed's claims: α at the seed's dimension, hnswlib's formula, the latency budget."""
-    rows = fits[fits["vectors"] == vectors]
+    rows = _graph_rows(fits, vectors)
     if rows.empty:
-        return "<p>No fitted points: nothing to compare with the seed.</p>"
+        return "<p>No fitted HNSW points: nothing to compare with the seed.</p>"
     dim = SEED_EXAMPLE["dim"]
-    projected = {e: (c["disk"][0] + c["disk"][1] * dim - 4 * dim) / (4 * dim) for e, c in constants.items()}
+    projected = {e: (c["disk"][0] + c["disk"][1] * dim - 4 * dim) / (4 * dim) for e, c in constants.items()
+                 if e in GRAPH_ENGINES}
     measured = html.escape(str(sorted(rows["dim"].unique().tolist())))
     parts = [f"<p>Projected to the seed's {dim}-d (extrapolation from {measured}-d): &alpha; "
              + ", ".join(f"{html.escape(e)} {a:.3f}" for e, a in projected.items()) + ".</p>"]
@@ -72,10 +81,28 @@ def findings_html(fits: pd.DataFrame, constants: dict, latency_budget_ms: float,
         parts.append("<p><b>hnswlib's documented formula</b> (level 0: 2&middot;M&middot;4 + 4 + 4&middot;d + 8 "
                      f"bytes, plus upper levels): measured bytes/item on disk differ from it by at most {gap:.1%}.</p>")
     for engine, c in constants.items():
+        growth = "N" if c["latency"]["growth"] == "linear" else "log N"
         parts.append(f"<p><b>{html.escape(engine)}</b> ({c['latency_dim']}-d): the {latency_budget_ms:g} ms budget is "
                      f"crossed at N &asymp; {_fmt_n(crossing_n(c['latency'], latency_budget_ms))} (extrapolation in "
-                     "log N from the measured range).</p>")
+                     f"{growth} from the measured range).</p>")
+    if "flat" in constants:
+        for engine in (e for e in constants if e in GRAPH_ENGINES):
+            n = crossover_n(constants["flat"]["latency"], constants[engine]["latency"])
+            parts.append(f"<p><b>Exact search against {html.escape(engine)}</b>: {_crossover_words(n, engine)}</p>")
     return "\n".join(parts)
+
+
+def _crossover_words(n: float, engine: str) -> str:
+    if n == 0:
+        return f"{engine} is faster at every N measured and beyond."
+    if not math.isfinite(n):
+        return f"exact search stays faster than {engine} up to 10^15 items (extrapolated)."
+    return f"exact search is faster up to N &asymp; {n:,.0f}; {engine} is faster above (p95, extrapolated fits)."
+
+
+def _graph_rows(fits: pd.DataFrame, vectors: str) -> pd.DataFrame:
+    """The fits of HNSW engines: the seed's overhead and latency claims are about a graph index."""
+    return fits[(fits["vectors"] == vectors) & fits["engine"].isin(GRAPH_ENGINES)]
 
 
 def _alpha_inside(rows: pd.DataFrame) -> bool:
@@ -88,8 +115,8 @@ def _ram_near(rows: pd.DataFrame) -> bool:
 
 
 def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic") -> list[Claim]:
-    """Seed 001's capacity claims against this run's fits."""
-    rows = fits[fits["vectors"] == vectors]
+    """Seed 001's capacity claims against this run's HNSW fits (exact search has no graph to weigh)."""
+    rows = _graph_rows(fits, vectors)
     if rows.empty:
         return []
     lo, hi = SEED_ALPHA
@@ -108,8 +135,8 @@ def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic"
               threshold_origin="RSS_TO_DISK_TOLERANCE: the quote is a rule of thumb", verdict=verdict_of(
                   _ram_near(rows))),
     ]
-    for engine, c in constants.items():
-        predicted = [(n, *predict(c["latency"], math.log(n)), limit) for n, limit in SEED_LATENCY]
+    for engine, c in ((e, c) for e, c in constants.items() if e in GRAPH_ENGINES):
+        predicted = [(n, *latency_at(c["latency"], n), limit) for n, limit in SEED_LATENCY]
         shown = "; ".join(f"{v:.2f} ms" + (f" ± {pm:.2f}" if pm is not None else "") + f" at {n:,} items"
                           for n, v, pm, _ in predicted)
         verdict = _latency_verdict(c["latency"])
@@ -126,7 +153,7 @@ def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic"
 
 
 def _latency_verdict(latency_fit: dict) -> str:
-    predicted = [(predict(latency_fit, math.log(n))[0], limit) for n, limit in SEED_LATENCY]
+    predicted = [(latency_at(latency_fit, n)[0], limit) for n, limit in SEED_LATENCY]
     if any(value <= 0 for value, _ in predicted):
         return ("inconclusive: the line through the measured range extrapolates to a latency of zero or less; "
                 "measure larger N")
@@ -137,39 +164,6 @@ def _latency_verdict(latency_fit: dict) -> str:
 
 def _fmt_n(n: float) -> str:
     return "beyond 10^15 items" if not math.isfinite(n) else f"{n:,.0f}"
-
-
-def precision_table(base: np.ndarray, queries: np.ndarray, params: HnswParams, k: int = 10,
-                    fractions=(1, 2, 4, 8)) -> pd.DataFrame:
-    """faiss HNSW per storage precision and truncated dimension: bytes/item on disk, recall@10 vs exact fp32.
-
-    Truncated vectors keep the first d/f components and are re-normalised (Matryoshka-style).
-    """
-    exact = exact_top_k(base, queries, k)
-    dim = base.shape[1]
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="capacity-precision-") as scratch:
-        for f in fractions:
-            d = dim // int(f)
-            if d < 1:
-                continue
-            b, q = unit_rows(base[:, :d]), unit_rows(queries[:, :d])
-            for precision in PRECISIONS:
-                if precision == "binary" and d % 8:
-                    continue
-                folder = Path(scratch) / f"{precision}-{d}"
-                index = FaissHnswIndex(d, params, precision=precision)
-                index.build(b, folder)
-                rows.append({"precision": precision, "dim": d, "fraction": f"1/{f}" if f != 1 else "1",
-                             "disk bytes/item": dir_size_bytes(folder) / len(base),
-                             "recall@10": recall_at_k(index.query(q, k), exact)})
-                shutil.rmtree(folder)
-    frame = pd.DataFrame(rows)
-    full = frame[(frame["precision"] == "fp32") & (frame["dim"] == dim)]["disk bytes/item"].iloc[0]
-    recall = frame[(frame["precision"] == "fp32") & (frame["dim"] == dim)]["recall@10"].iloc[0]
-    frame["capacity multiplier"] = full / frame["disk bytes/item"]
-    frame["recall@10 lost"] = recall - frame["recall@10"]
-    return frame
 
 
 def headline_results(fits: pd.DataFrame, planner_example: dict | None, vectors: str = "synthetic") -> dict:
