@@ -1,4 +1,5 @@
-"""The package's rooms: imports go downward only (studies -> run / index / convert / plots -> core), no cycles."""
+"""The package's rooms: imports go downward only (studies -> deploy -> run / index / convert / plots -> core),
+no cycles."""
 
 import ast
 import subprocess
@@ -14,7 +15,8 @@ ALLOWED = {
     "index": {"core"},
     "run": {"core"},
     "plots": {"core"},
-    "studies": {"core", "convert", "index", "run", "plots"},
+    "deploy": {"core", "index", "run"},
+    "studies": {"core", "convert", "index", "run", "plots", "deploy"},
 }
 
 

@@ -35,6 +35,9 @@ SUITE = """runs:
   - name: storage
     notebook: 06_vector_storage
     parameters: {max_texts: 12, rescore_multipliers: [1, 4], latency_n: [100, 200], n_queries: 10}
+  - name: deployment
+    notebook: 07_deployment
+    parameters: {preset: phone-4gb}
 """
 SCREENSHOTS = PROJECT_ROOT / "reports" / "screenshots"
 NEVER_SHOWN = ("it/s]", "Running MIL", "Failed to load", "Traceback (most recent call last)")
@@ -88,7 +91,7 @@ def test_every_page_of_a_suite_reads_clean_in_a_browser(tmp_path):
     reports = tmp_path / "reports"
     assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
     runs = sorted(p.parent for p in reports.glob("*/results.json"))
-    assert len(runs) == 6
+    assert len(runs) == 7
     pages = [reports / "index.html"] + [run / "report.html" for run in runs]
     keys = {key for run in runs for key in json.loads((run / "results.json").read_text())["results"]}
     for page in pages:
@@ -102,7 +105,7 @@ def test_every_page_of_a_suite_reads_clean_in_a_browser(tmp_path):
         assert not [c for c in seen["cells"] if c.endswith(("…", "..."))], name
     assert _probe(runs[0] / "report.html", tmp_path)["sortable"] > 0, "01's per-text table sorts by any column"
     index = _probe(reports / "index.html", tmp_path)
-    assert index["images"] == 6, "a thumbnail per study"
+    assert index["images"] == 7, "a thumbnail per study"
     assert "Published claims, checked" in index["text"]
     written = [p for p in reports.rglob("*") if p.is_file()]
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}

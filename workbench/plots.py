@@ -315,3 +315,28 @@ def scale_fit(table: pd.DataFrame, fitted: pd.DataFrame, values: pd.DataFrame, q
     fig.suptitle(f"{quantity}: dots measured, diamonds projected ({level:.0%} prediction interval); random weights",
                  fontsize=10)
     return _finish(fig)
+
+
+def deployment_tradeoff(rows: pd.DataFrame, front: pd.Series, pick: str | None, ram_budget: float | None,
+                        quality_floor: float | None):
+    """Quality kept against RAM for every measured configuration: the Pareto front in colour, the pick ringed."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    gb = rows["ram_bytes"] / 1e9
+    ax.scatter(gb, rows["quality_pct"], s=14, color="#999", label="measured configurations")
+    best = rows[front]
+    ax.scatter(best["ram_bytes"] / 1e9, best["quality_pct"], s=30, color="#1f77b4",
+               label="Pareto front (no other is better on quality, RAM, disk and latency)")
+    if pick is not None:
+        chosen = rows[rows["name"] == pick]
+        ax.scatter(chosen["ram_bytes"] / 1e9, chosen["quality_pct"], s=160, facecolors="none", edgecolors="#d62728",
+                   linewidths=2, label="recommended")
+    if ram_budget:
+        ax.axvline(ram_budget / 1e9, color="k", lw=1, ls="--", label="RAM budget")
+    if quality_floor:
+        ax.axhline(quality_floor, color="k", lw=1, ls=":", label="minimum quality")
+    ax.set_xscale("log")
+    ax.set_xlabel("RAM for the model and the index (GB, log scale)")
+    ax.set_ylabel("quality kept against FP32 (%)")
+    ax.set_title("Every measured configuration at the target item count")
+    ax.legend(fontsize=7, loc="lower right")
+    return _finish(fig)

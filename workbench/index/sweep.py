@@ -27,7 +27,7 @@ from workbench.core.params import as_list
 SWEEP_FILE = "sweep.jsonl"
 VECTOR_SOURCES = ("synthetic", "embeddings")
 CHILD_BASELINE_BYTES = 400 * 2**20  # interpreter, numpy, pandas and the engine libraries in a child
-CHILD_PRELOAD = ("workbench.index.sweep", *(cls.module for cls in ENGINES.values()))
+CHILD_PRELOAD = ("workbench.index.sweep", *dict.fromkeys(cls.module for cls in ENGINES.values()))
 
 
 def _engine(point: dict):

@@ -44,7 +44,7 @@ def cmd_run(args) -> int:
         seen[folder] = entry.name
         if not config.force and results_complete(folder) and not has_report(folder) and finalize(folder):
             print(f"{entry.name}: report rendered from the finished run in {folder} (it had been stopped before)")
-        if has_report(folder) and not config.force:
+        if has_report(folder) and not config.force and not entry.reads_other_runs:
             print(f"{entry.name}: up to date in {folder} (use --force to re-run)")
         else:
             todo.append(entry)
@@ -64,16 +64,18 @@ def cmd_run(args) -> int:
     try:
         # --force also recomputes cached embeddings (a damaged or stale entry never survives a forced run)
         with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir, WORKBENCH_REFRESH_CACHE="1" if config.force else "0"):
-            futures = [pool.submit(run, entry) for entry in todo]
-            for done, future in enumerate(as_completed(futures), 1):
-                entry, html_path, error = future.result()
-                with lock:
-                    if error:
-                        failures.append((entry.name, error))
-                        print(f"[{done}/{len(todo)}] {entry.name}: FAILED: {error}\n  report with the error: "
-                              f"{html_path}", file=sys.stderr, flush=True)
-                    else:
-                        print(f"[{done}/{len(todo)}] {entry.name}: report {html_path}", flush=True)
+            done = 0
+            for phase in ([e for e in todo if not e.reads_other_runs], [e for e in todo if e.reads_other_runs]):
+                for future in as_completed([pool.submit(run, entry) for entry in phase]):
+                    entry, html_path, error = future.result()
+                    done += 1
+                    with lock:
+                        if error:
+                            failures.append((entry.name, error))
+                            print(f"[{done}/{len(todo)}] {entry.name}: FAILED: {error}\n  report with the error: "
+                                  f"{html_path}", file=sys.stderr, flush=True)
+                        else:
+                            print(f"[{done}/{len(todo)}] {entry.name}: report {html_path}", flush=True)
     except KeyboardInterrupt:
         _abort([entry.folder(reports) for entry in todo])
     pool.shutdown()

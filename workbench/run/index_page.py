@@ -31,6 +31,7 @@ STUDIES = {
     "04_hnsw_capacity": "04 · Vector index capacity: HNSW and exact engines",
     "05_scale": "05 · At the sizes users ship",
     "06_vector_storage": "06 · Vector storage: precision, rescoring, exact search or HNSW",
+    "07_deployment": "07 · What to ship on a device: the configuration within its budgets",
 }
 
 
@@ -56,7 +57,7 @@ def collect_runs(reports_dir: str | Path) -> list[dict]:
 
 def _model_of(run: dict) -> str:
     parameters = run.get("parameters", {})
-    model = parameters.get("model") or parameters.get("models")
+    model = parameters.get("model") or parameters.get("models") or parameters.get("preset_name")
     if isinstance(model, list):
         model = ", ".join(map(str, model)) or None
     return str(model) if model else run["_folder"].name

@@ -11,6 +11,8 @@ from pathlib import Path
 from workbench.core.paths import NOTEBOOKS_DIR, input_path
 
 ENTRY_KEYS = ("name", "notebook", "parameters")
+# Notebooks that read other studies' latest runs: never up to date by their own hash, and run after the others.
+READS_OTHER_RUNS = ("07_deployment",)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class SuiteEntry:
 
     def folder(self, reports: Path) -> Path:
         return Path(reports) / f"{self.notebook.stem}-{self.run_hash()}"
+
+    @property
+    def reads_other_runs(self) -> bool:
+        return self.notebook.stem in READS_OTHER_RUNS
 
 
 def notebook_parameters(notebook: Path) -> list[str]:

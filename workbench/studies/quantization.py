@@ -74,7 +74,9 @@ def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str |
     """results.json keys per variant: value, or None with the reason it was not measured."""
     out = {}
     columns = (("size_mb", "size MB"), ("peak_convert_rss_mb", "peak convert RSS MB"),
-               ("mean_cosine", "mean cosine"), ("latency_p50_ms", "p50 ms b1"))
+               ("mean_cosine", "mean cosine"), ("latency_p50_ms", "p50 ms b1"), ("latency_p95_ms", "p95 ms b1"),
+               ("load_rss_mb", "load RSS MB"), ("ndcg10_retention_pct", "nDCG@10 retention %"),
+               ("sts_retention_pct", "STS retention %"))
     for key, row in frame.iterrows():
         note = row["runtime / note"] or None
         for name, column in columns:

@@ -1,0 +1,184 @@
+"""The deployment recommender: the pure selection on hand-made rows, the evidence read from run folders, study 07."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.deploy import selection
+from workbench.deploy.selection import Budgets
+
+GB = 1e9
+
+
+def _rows(*rows):
+    cols = ["name", "quality_pct", "ram_bytes", "disk_bytes", "latency_ms", "convert_ram_bytes"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+ROWS = _rows(["small", 96.0, 1 * GB, 2 * GB, 5.0, 4 * GB],
+             ["medium", 99.2, 2 * GB, 3 * GB, 8.0, 8 * GB],
+             ["large", 100.0, 4 * GB, 6 * GB, 20.0, 16 * GB])
+
+
+def test_the_cheapest_row_that_meets_every_budget_and_the_budget_that_keeps_cheaper_ones_out():
+    result = selection.recommend(ROWS, Budgets(ram_bytes=3 * GB, min_quality_pct=99.0))
+    assert result.pick["name"] == "medium" and result.binding == "min_quality_pct"
+    assert result.cheaper_broken == {"min_quality_pct": 1} and result.feasible == 1
+    assert selection.recommend(ROWS, Budgets()).pick["name"] == "small", "no budget: the cheapest row"
+
+
+def test_a_budget_change_flips_the_answer():
+    assert selection.recommend(ROWS, Budgets(min_quality_pct=99.5)).pick["name"] == "large"
+    assert selection.recommend(ROWS, Budgets(min_quality_pct=99.5, ram_bytes=3 * GB)).pick is None
+
+
+def test_ties_are_broken_by_quality_then_name_never_by_row_order():
+    tied = _rows(["b", 99.0, GB, GB, 5.0, GB], ["a", 99.0, GB, GB, 5.0, GB], ["c", 99.5, GB, GB, 5.0, GB])
+    assert selection.recommend(tied, Budgets()).pick["name"] == "c"
+    assert selection.recommend(tied.iloc[:2], Budgets()).pick["name"] == "a"
+    assert selection.recommend(tied.iloc[[1, 0]], Budgets()).pick["name"] == "a"
+
+
+def test_a_missing_measurement_excludes_the_row_instead_of_counting_as_zero():
+    rows = pd.concat([ROWS, _rows(["unmeasured", 100.0, np.nan, 0.1 * GB, 1.0, GB])], ignore_index=True)
+    result = selection.recommend(rows, Budgets(ram_bytes=3 * GB, min_quality_pct=99.0))
+    assert result.pick["name"] == "medium" and result.excluded == {"unmeasured": "ram_bytes"}
+    no_quality = _rows(["q?", np.nan, 0.5 * GB, GB, 1.0, GB])
+    assert selection.recommend(no_quality, Budgets()).excluded == {"q?": "quality_pct"}
+
+
+def test_when_nothing_fits_it_says_which_budget_to_relax_and_by_how_much():
+    result = selection.recommend(ROWS, Budgets(ram_bytes=1.5 * GB, min_quality_pct=99.0))
+    assert result.pick is None and result.feasible == 0
+    assert result.relax["ram_bytes"] == pytest.approx(2 / 1.5), "medium needs 2 GB"
+    assert result.relax["min_quality_pct"] == pytest.approx(96 / 99), "or accept small's 96 %"
+
+
+def test_budgets_refuse_nonsense():
+    with pytest.raises(ValueError, match="budget ram_bytes must be a positive number or None; got -1"):
+        Budgets(ram_bytes=-1)
+
+
+def test_pareto_keeps_only_rows_nothing_beats_everywhere():
+    rows = pd.concat([ROWS, _rows(["worse", 96.0, 2 * GB, 3 * GB, 9.0, GB])], ignore_index=True)
+    assert rows.loc[selection.pareto(rows), "name"].tolist() == ["small", "medium", "large"]
+
+
+def test_sensitivity_moves_one_budget_at_a_time():
+    table = selection.sensitivity(ROWS, Budgets(ram_bytes=3 * GB, min_quality_pct=99.0))
+    moved = {(r["budget"], r["moved"]): r["pick"] for r in table.to_dict("records")}
+    assert moved[("RAM", "-50%")] == "nothing fits" and moved[("RAM", "+50%")] == "medium"
+    assert moved[("minimum quality kept", "+50%")] == "medium", "allowed loss 1 % -> 1.5 %: 98.5 % still needs medium"
+    assert moved[("minimum quality kept", "-50%")] == "nothing fits", "99.5 % needs large, which 3 GB cannot hold"
+
+
+def test_combine_adds_model_and_index_and_keeps_missing_values_missing():
+    artifacts = pd.DataFrame([{"name": "onnx_int8", "size_bytes": 20e6, "load_rss_bytes": 40e6,
+                               "convert_ram_bytes": 500e6, "embed_ms": 5.0, "quality_pct": 98.0},
+                              {"name": "coreml_int8", "size_bytes": 20e6, "load_rss_bytes": np.nan,
+                               "convert_ram_bytes": 200e6, "embed_ms": np.nan, "quality_pct": 99.0}])
+    storages = pd.DataFrame([{"precision": "binary", "dim": 384, "rescoring": "×4 from int8", "quality_pct": 99.0,
+                              "rescoring_bytes_per_vector": 384}])
+    indexes = pd.DataFrame([{"engine": "flat", "precision": "binary", "dim": 384, "disk_bytes_per_item": 48.0,
+                             "ram_bytes_per_item": 48.0, "max_measured_n": 10_000,
+                             "search_ms": lambda n: 1e-4 * n}])
+    rows = selection.combine(artifacts, storages, indexes, 100_000)
+    first = rows.iloc[0]
+    assert first["quality_pct"] == pytest.approx(97.02) and first["latency_ms"] == pytest.approx(15.0)
+    assert first["disk_bytes"] == 20e6 + 100_000 * (48 + 384) and first["ram_bytes"] == 40e6 + 100_000 * 48
+    assert bool(first["search_projected"]) is True
+    assert math.isnan(rows.iloc[1]["ram_bytes"]) and math.isnan(rows.iloc[1]["latency_ms"])
+    with pytest.raises(ValueError, match="target item count must be a whole number >= 1"):
+        selection.combine(artifacts, storages, indexes, 0)
+
+
+def _write_runs(reports):
+    """Hand-made run folders of studies 03 and 06, as they write them."""
+    artifact = reports / "03_quantization-aaaaaaaaaaaaaaaa"
+    artifact.mkdir(parents=True)
+    results = {}
+    for name, size, rss, peak, p95, kept in (("onnx_fp32", 90, 110, 800, 10.0, 100.0),
+                                             ("onnx_int8", 23, 44, 800, 6.0, 97.0),
+                                             ("coreml_int8", 23, None, 540, None, 100.0)):
+        results.update({f"size_mb_{name}": size, f"load_rss_mb_{name}": rss, f"peak_convert_rss_mb_{name}": peak,
+                        f"latency_p95_ms_{name}": p95, f"ndcg10_retention_pct_{name}": kept})
+    notes = {"load_rss_mb_coreml_int8": "artifact from the cache; not measured on this platform: Core ML "
+                                        "prediction needs macOS (load and latency)"}
+    (artifact / "results.json").write_text(json.dumps({
+        "notebook": "03_quantization", "status": "complete", "updated_at": "2026-11-29T08:00:00+00:00",
+        "parameters": {"model": "all-minilm-l6-v2"}, "results": results, "notes": notes}))
+    storage = reports / "06_vector_storage-bbbbbbbbbbbbbbbb"
+    storage.mkdir()
+    (storage / "results.json").write_text(json.dumps({
+        "notebook": "06_vector_storage", "status": "complete", "updated_at": "2026-11-29T08:01:00+00:00",
+        "parameters": {"model": "all-minilm-l6-v2"},
+        "results": {"dim": 384, "ndcg10_retention_pct_float32": 100.0, "ndcg10_retention_pct_int8": 99.0,
+                    "ndcg10_retention_pct_binary": 96.0, "ndcg10_retention_pct_binary_rescored_x4_from_int8": 99.5}}))
+    lines = ["engine,precision,n,build_s,disk_bytes_per_item,p50_ms,p95_ms,recall10"]
+    for precision, per_item, flat_ms in (("float32", 1536, 1e-4), ("int8", 384, 8e-5), ("binary", 48, 1e-5)):
+        for n in (1000, 10000):
+            lines.append(f"flat,{precision},{n},0.01,{per_item},0,{0.01 + flat_ms * n},1.0")
+            lines.append(f"faiss,{precision},{n},1.0,{per_item + 144},0,{0.1 + 0.01 * math.log(n)},0.99")
+    (storage / "search_latency.csv").write_text("\n".join(lines) + "\n")
+    return artifact, storage
+
+
+def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(tmp_path):
+    from workbench.deploy import evidence
+
+    _write_runs(tmp_path)
+    found = evidence.gather(tmp_path)
+    artifacts = found.artifacts.set_index("name")
+    assert artifacts.loc["onnx_int8", "load_rss_bytes"] == 44 * 2**20
+    assert math.isnan(artifacts.loc["coreml_int8", "load_rss_bytes"])
+    assert artifacts.loc["coreml_int8", "note"].startswith("not measured on this platform")
+    rescored = found.storages[found.storages["rescoring"] == "×4 from int8"].iloc[0]
+    assert rescored["precision"] == "binary" and rescored["rescoring_bytes_per_vector"] == 384
+    flat = found.indexes[(found.indexes["engine"].str.startswith("exact")) & (found.indexes["precision"] == "binary")]
+    assert flat.iloc[0]["search_ms"](100_000) == pytest.approx(0.01 + 1e-5 * 100_000)
+    assert "06_vector_storage-bbbbbbbbbbbbbbbb/report.html#3." in flat.iloc[0]["source_index"]
+    with pytest.raises(ValueError, match="no complete run of 03_quantization and 06_vector_storage"):
+        evidence.gather(tmp_path / "empty")
+
+
+def _run_07(tmp_path, reports, **parameters):
+    import papermill
+
+    from workbench.core.paths import NOTEBOOKS_DIR
+
+    out = reports / f"07_deployment-{len(list(reports.glob('07_*')))}"
+    papermill.execute_notebook(str(NOTEBOOKS_DIR / "07_deployment.ipynb"), str(tmp_path / f"{out.name}.ipynb"),
+                               parameters={"output_dir": str(out), **parameters}, kernel_name="python3",
+                               progress_bar=False)
+    return json.loads((out / "results.json").read_text())
+
+
+def test_the_notebook_answers_a_preset_and_a_changed_budget_changes_the_answer(tmp_path):
+    reports = tmp_path / "reports"
+    _write_runs(reports)
+    strict = _run_07(tmp_path, reports, preset="macbook-16gb")
+    assert strict["status"] == "complete"
+    assert strict["results"]["ship_configuration"].startswith("onnx_fp32 · binary 384-d, rescored ×4 from int8")
+    assert strict["results"]["binding_budget"] == "minimum quality kept"
+    assert strict["parameters"]["preset_name"] == "16 GB MacBook (seed 001)"
+    loose = _run_07(tmp_path, reports, preset="macbook-16gb", min_quality_pct=96.0)
+    assert loose["results"]["ship_configuration"].startswith("onnx_int8 · binary 384-d, rescored"), "96 % lets int8 in"
+    impossible = _run_07(tmp_path, reports, preset="phone-4gb", ram_gb=0.01)
+    assert impossible["results"]["ship_configuration"] == "nothing fits (4 GB phone)"
+    assert impossible["results"]["relax_budget_first"] == "RAM"
+
+
+def test_a_suite_always_reruns_the_deployment_entry_after_the_studies_it_reads(tmp_path, capsys):
+    from workbench.run.cli import main
+
+    reports = tmp_path / "reports"
+    _write_runs(reports)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("runs:\n  - name: phone\n    notebook: 07_deployment\n    parameters: {preset: phone-4gb}\n")
+    for _ in range(2):
+        assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "phone: running 07_deployment.ipynb" in out and "up to date" not in out

@@ -1,0 +1,162 @@
+"""The measured rows a deployment is chosen from, read from the run folders studies 03 and 06 wrote.
+
+Model artifacts come from study 03's results.json (size, load RSS, conversion peak, query latency, quality kept),
+storage options from study 06's (quality kept per precision and rescoring), index engines from the latency
+curve study 06 timed at the model's dimension. Every row keeps a link to the report section that measured it.
+Nothing is filled in: a quantity a run did not measure stays missing, and the selection excludes its rows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench.index.fits import latency_at, latency_fit
+from workbench.index.quantized import bytes_per_vector
+from workbench.run.index_page import collect_runs
+
+ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK = "03_quantization", "06_vector_storage"
+QUALITY_KEYS = {"ndcg10": ("ndcg10_retention_pct", "nDCG@10"), "sts": ("sts_retention_pct", "STS Spearman")}
+MB = 2**20
+# Report sections, as nbconvert names a heading's anchor (its words joined by "-").
+ARTIFACT_SECTION = "Convert-and-evaluate-every-variant"
+STORAGE_SECTION = "1.-Quality-kept-per-storage-precision"
+SEARCH_SECTION = "3.-Exact-search-against-HNSW"
+SEARCH_FILE = "search_latency.csv"
+ENGINE_NAMES = {"flat": "exact search (faiss flat)", "faiss": "HNSW (faiss)"}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The three tables `selection.combine` takes, and the runs they came from."""
+
+    artifacts: pd.DataFrame
+    storages: pd.DataFrame
+    indexes: pd.DataFrame
+    runs: dict  # notebook -> run folder
+    model: str
+
+
+def latest_runs(reports_dir, folders=()) -> dict[str, dict]:
+    """The newest complete run of studies 03 and 06 under reports_dir, or the given folders instead."""
+    runs = collect_runs(reports_dir) if not folders else []
+    for folder in folders:
+        found = collect_runs(Path(folder).parent)
+        runs += [r for r in found if Path(r["_folder"]).resolve() == Path(folder).resolve()]
+        if not any(Path(r["_folder"]).resolve() == Path(folder).resolve() for r in found):
+            raise ValueError(f"{folder}: no results.json there; give run folders written by studies 03 and 06")
+    out = {}
+    for run in runs:  # newest first
+        if run.get("status") == "complete" and run.get("notebook") in (ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK):
+            out.setdefault(run["notebook"], run)
+    lacking = [n for n in (ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK) if n not in out]
+    if lacking:
+        raise ValueError(f"no complete run of {' and '.join(lacking)} in {reports_dir}: run them first (`workbench run` "
+                         "runs both in the default suite), or pass their folders in `runs`")
+    return out
+
+
+def _link(run: dict, section: str) -> str:
+    return f"../{Path(run['_folder']).name}/report.html#{section}"
+
+
+def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
+    """One row per study-03 variant: size, load RSS, conversion peak, query latency at batch 1, quality kept."""
+    results, key = run["results"], QUALITY_KEYS[quality][0]
+    variants = sorted({k[len("size_mb_"):] for k in results if k.startswith("size_mb_")})
+    names = {"size_bytes": ("size_mb", MB), "load_rss_bytes": ("load_rss_mb", MB),
+             "convert_ram_bytes": ("peak_convert_rss_mb", MB), "embed_ms": ("latency_p95_ms", 1.0),
+             "quality_pct": (key, 1.0)}
+    rows = []
+    for v in variants:
+        row = {"name": v}
+        for column, (name, scale) in names.items():
+            x = 100.0 if (v == "torch_fp32" and column == "quality_pct") else results.get(f"{name}_{v}")
+            row[column] = float(x) * scale if isinstance(x, (int, float)) and math.isfinite(x) else np.nan
+        lacking = [name for column, (name, _) in names.items() if np.isnan(row[column])]
+        row["note"] = _why(run.get("notes", {}).get(f"{lacking[0]}_{v}", "")) if lacking else ""
+        rows.append({**row, "source_artifact": _link(run, ARTIFACT_SECTION)})
+    return pd.DataFrame(rows)
+
+
+def _why(note: str) -> str:
+    """The clause of a study-03 note that says why a number is missing ("not measured on this platform: ...")."""
+    clauses = [c.strip() for c in note.split(";") if c.strip()]
+    telling = [c for c in clauses if "not measured" in c or "not representative" in c or "reference" in c]
+    return (telling or clauses or ["not measured here"])[0]
+
+
+_RESCORED = re.compile(r"^(?P<precision>[a-z0-9]+?)(?:_rescored_x(?P<m>\d+)_from_(?P<source>[a-z0-9]+))?$")
+
+
+def storage_rows(run: dict, quality: str) -> pd.DataFrame:
+    """One row per study-06 storage at the model's full dimension: precision, rescoring, bytes, quality kept."""
+    key = QUALITY_KEYS[quality][0]
+    dim = _dim(run)
+    rows = []
+    for name, value in run["results"].items():
+        if not name.startswith(key + "_") or not isinstance(value, (int, float)):
+            continue
+        match = _RESCORED.match(name[len(key) + 1:])
+        if not match:
+            continue
+        m, source = match["m"], match["source"]
+        rows.append({"precision": match["precision"], "dim": dim,
+                     "rescoring": f"×{m} from {source}" if m else "none", "quality_pct": float(value),
+                     "rescoring_bytes_per_vector": bytes_per_vector(source, dim) if source not in (None, "stored")
+                     else 0, "source_storage": _link(run, STORAGE_SECTION)})
+    if not rows:
+        raise ValueError(f"{run['_folder']}: study 06 recorded no {QUALITY_KEYS[quality][1]} retention; "
+                         f"choose quality={'sts' if quality == 'ndcg10' else 'ndcg10'} or run 06 with that data")
+    return pd.DataFrame(rows)
+
+
+def _dim(run: dict) -> int:
+    dim = run["results"].get("dim")
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"{run['_folder']}: study 06 did not record the dimension it measured at; re-run study 06")
+    return dim
+
+
+def index_rows(run: dict) -> pd.DataFrame:
+    """Per engine and precision of study 06's latency curve: bytes per item and search p95 as a function of N.
+
+    RAM per item is the index file's bytes per item: faiss reads the whole file into memory (study 04 measures
+    RSS / disk of 1.00-1.09 for faiss), so this is an estimate, labelled as such wherever it is shown.
+    """
+    path = Path(run["_folder"]) / SEARCH_FILE
+    if not path.exists():
+        raise ValueError(f"{path} is missing: re-run study 06 (it writes the exact-vs-HNSW timings there)")
+    curve = pd.read_csv(path)
+    dim = _dim(run)
+    rows = []
+    for (engine, precision), g in curve.groupby(["engine", "precision"], sort=False):
+        if g["n"].nunique() < 2:
+            continue
+        fit = latency_fit(engine, g["n"], g["p95_ms"])
+        top = g.loc[g["n"].idxmax()]
+        rows.append({"engine": ENGINE_NAMES.get(engine, engine), "precision": precision, "dim": dim,
+                     "disk_bytes_per_item": float(top["disk_bytes_per_item"]),
+                     "ram_bytes_per_item": float(top["disk_bytes_per_item"]), "max_measured_n": int(g["n"].max()),
+                     "search_ms": (lambda n, fit=fit: max(0.0, latency_at(fit, n)[0])),
+                     "source_index": _link(run, SEARCH_SECTION)})
+    return pd.DataFrame(rows)
+
+
+def gather(reports_dir, quality: str = "ndcg10", folders=()) -> Evidence:
+    """Everything the selection needs, from the latest runs (or the given folders) of studies 03 and 06."""
+    if quality not in QUALITY_KEYS:
+        raise ValueError(f"quality {quality!r} is not valid; choose {' or '.join(QUALITY_KEYS)}")
+    runs = latest_runs(reports_dir, folders)
+    models = {n: runs[n]["parameters"].get("model") for n in runs}
+    if len(set(models.values())) > 1:
+        raise ValueError(f"studies 03 and 06 measured different models ({models}); run both on the model you ship")
+    storage = runs[STORAGE_NOTEBOOK]
+    return Evidence(artifact_rows(runs[ARTIFACTS_NOTEBOOK], quality), storage_rows(storage, quality),
+                    index_rows(storage), {n: Path(r["_folder"]) for n, r in runs.items()},
+                    str(models[ARTIFACTS_NOTEBOOK]))
