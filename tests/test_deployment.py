@@ -115,7 +115,7 @@ def _write_runs(reports):
     (storage / "results.json").write_text(json.dumps({
         "notebook": "06_vector_storage", "status": "complete", "updated_at": "2026-11-29T08:01:00+00:00",
         "parameters": {"model": "all-minilm-l6-v2"},
-        "results": {"dim": 384, "ndcg10_retention_pct_float32": 100.0, "ndcg10_retention_pct_int8": 99.0,
+        "results": {"full_dimension": 384, "ndcg10_retention_pct_float32": 100.0, "ndcg10_retention_pct_int8": 99.0,
                     "ndcg10_retention_pct_binary": 96.0, "ndcg10_retention_pct_binary_rescored_x4_from_int8": 99.5}}))
     lines = ["engine,precision,n,build_s,disk_bytes_per_item,p50_ms,p95_ms,recall10"]
     for precision, per_item, flat_ms in (("float32", 1536, 1e-4), ("int8", 384, 8e-5), ("binary", 48, 1e-5)):

@@ -117,7 +117,7 @@ def storage_rows(run: dict, quality: str) -> pd.DataFrame:
 
 
 def _dim(run: dict) -> int:
-    dim = run["results"].get("dim")
+    dim = run["results"].get("full_dimension")
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"{run['_folder']}: study 06 did not record the dimension it measured at; re-run study 06")
     return dim

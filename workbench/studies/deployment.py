@@ -176,12 +176,13 @@ def headline_results(result: selection.Recommendation, preset_name: str) -> dict
                 if result.relax else ""}
     p = result.pick
     return {"ship_configuration": p["name"], "binding_budget": BUDGET_WORDS.get(result.binding, "none"),
-            "quality_kept_pct": p["quality_pct"], "ram_gb": p["ram_bytes"] / GB, "disk_gb": p["disk_bytes"] / GB,
+            "quality_kept_pct": p["quality_pct"], "total_ram_gb": p["ram_bytes"] / GB,
+            "total_disk_gb": p["disk_bytes"] / GB,
             "p95_latency_ms": p["latency_ms"]}
 
 
 def headline_label(key: str) -> str:
     return label_for(key, {"ship_configuration": "configuration to ship", "binding_budget": "budget that binds",
                            "relax_budget_first": "budget to relax first", "quality_kept_pct": "quality kept (%)",
-                           "ram_gb": "RAM, model and index (GB)", "disk_gb": "disk, model and index (GB)",
+                           "total_ram_gb": "RAM, model and index (GB)", "total_disk_gb": "disk, model and index (GB)",
                            "p95_latency_ms": "p95 query latency (ms)"})

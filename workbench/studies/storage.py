@@ -354,7 +354,7 @@ def headline_results(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, c
     out = {}
     measured = [f for f in (sts, retrieval) if f is not None]
     if measured:
-        out["dim"] = int(measured[0]["dim"].max())  # the full dimension every retention here is at
+        out["full_dimension"] = int(measured[0]["dim"].max())  # the dimension every retention here is at
     if sts is not None:
         full = sts[sts["dim"] == sts["dim"].max()]
         out.update({f"sts_retention_pct_{r['precision']}": r["STS retention (%)"] for r in full.to_dict("records")})
