@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from workbench.run.config import ConfigError, resolve_config
 from workbench.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
-from workbench.run.suite import SuiteEntry, load_suite
+from workbench.run.suite import load_suite
 
 
 def cmd_run(args) -> int:
     from workbench.core.progress import batch_mode
     from workbench.run.index_page import build_index
-    from workbench.run.report import execute_notebook, finalize, has_report, results_complete
+    from workbench.run.dask_executor import ClusterLost
+    from workbench.run.runner import SuiteProgress, plan, run_local
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
-           "force": True if args.force else None, "progress": False if args.quiet else None}
+           "force": True if args.force else None, "progress": False if args.quiet else None,
+           "executor": args.executor, "scheduler": args.scheduler, "retries": args.retries}
     config, sources = resolve_config(cli, args.config)
     if args.print_config:
         width = max(map(len, sources))
@@ -28,62 +28,81 @@ def cmd_run(args) -> int:
         return 0
     entries = load_suite(config.suite)
     if args.only:
-        entries = [e for e in entries if e.name in args.only or e.notebook.stem in args.only]
+        entries = [e for e in entries if {e.name, e.written_as, e.notebook.stem} & set(args.only)]
         if not entries:
             print(f"--only {args.only} matches no run in {config.suite}", file=sys.stderr)
             return 2
+    if args.dry_run:
+        return _print_plan(plan(entries, Path(config.reports), config.force, render=False))
     _check_kernel(config.kernel)
     reports = _writable_folder(Path(config.reports))
-    todo: list[SuiteEntry] = []
-    seen: dict[Path, str] = {}
-    for entry in entries:
-        folder = entry.folder(reports)
-        if folder in seen:  # identical notebook and parameters: one run, one folder
-            print(f"{entry.name}: same notebook and parameters as {seen[folder]}; runs once in {folder}")
-            continue
-        seen[folder] = entry.name
-        if not config.force and results_complete(folder) and not has_report(folder) and finalize(folder):
-            print(f"{entry.name}: report rendered from the finished run in {folder} (it had been stopped before)")
-        if has_report(folder) and not config.force and not entry.reads_other_runs:
-            print(f"{entry.name}: up to date in {folder} (use --force to re-run)")
-        else:
-            todo.append(entry)
+    if config.executor == "dask":
+        from workbench.run.dask_executor import tidy
+
+        tidy(reports)  # a client stopped mid-write leaves no half folder behind
+    cells = plan(entries, reports, config.force)
+    for cell in cells:
+        if cell.state.startswith("duplicate"):
+            print(f"{cell.entry.name}: same notebook and parameters as {cell.state.removeprefix('duplicate of ')}; "
+                  f"runs once in {cell.folder}")
+        elif cell.state == "finished, report rendered":
+            print(f"{cell.entry.name}: report rendered from the finished run in {cell.folder} (it had been stopped "
+                  "before)")
+        if not cell.runs and not cell.state.startswith("duplicate"):
+            print(f"{cell.entry.name}: up to date in {cell.folder} (use --force to re-run)")
+    todo = [cell.entry for cell in cells if cell.runs]
+    progress = SuiteProgress(len(todo), config.progress)
     failures: list[tuple[str, str]] = []
-    lock = threading.Lock()
-    show_cells = config.progress and config.jobs == 1
-
-    def run(entry: SuiteEntry) -> tuple[SuiteEntry, Path | None, str | None]:
-        folder = entry.folder(reports)
-        with lock:
-            print(f"{entry.name}: running {entry.notebook.name} -> {folder}", flush=True)
-        parameters = {**entry.parameters, "output_dir": str(folder.resolve())}
-        html_path, error = execute_notebook(entry.notebook, folder, parameters, config.kernel, progress=show_cells)
-        return entry, html_path, error
-
-    pool = ThreadPoolExecutor(max_workers=config.jobs)
+    lost = None
     try:
         # --force also recomputes cached embeddings (a damaged or stale entry never survives a forced run)
         with batch_mode(WORKBENCH_CACHE_DIR=config.cache_dir, WORKBENCH_REFRESH_CACHE="1" if config.force else "0"):
-            done = 0
-            for phase in ([e for e in todo if not e.reads_other_runs], [e for e in todo if e.reads_other_runs]):
-                for future in as_completed([pool.submit(run, entry) for entry in phase]):
-                    entry, html_path, error = future.result()
-                    done += 1
-                    with lock:
-                        if error:
-                            failures.append((entry.name, error))
-                            print(f"[{done}/{len(todo)}] {entry.name}: FAILED: {error}\n  report with the error: "
-                                  f"{html_path}", file=sys.stderr, flush=True)
-                        else:
-                            print(f"[{done}/{len(todo)}] {entry.name}: report {html_path}", flush=True)
+            first = [e for e in todo if not e.reads_other_runs]
+            if config.executor == "dask" and first:
+                failures += _run_on_dask(first, reports, config, sources, progress)
+            else:
+                failures += run_local(first, reports, config.kernel, config.jobs, progress)
+            # studies that read the others' runs read this machine's reports/: they run here, after the rest
+            failures += run_local([e for e in todo if e.reads_other_runs], reports, config.kernel, config.jobs,
+                                  progress)
     except KeyboardInterrupt:
         _abort([entry.folder(reports) for entry in todo])
-    pool.shutdown()
+    except ClusterLost as exc:
+        lost = exc
+    finally:
+        progress.close()
     index = build_index(reports)
     print(f"index: {index}")
+    if lost:
+        print(f"workbench: {lost}. Every cell that came back is kept in {reports}; run the same command again to "
+              "resume.", file=sys.stderr)
+        return 1
     if failures:
         print(f"{len(failures)} of {len(todo)} run(s) failed: " + "; ".join(n for n, _ in failures), file=sys.stderr)
         return 1
+    return 0
+
+
+def _run_on_dask(entries, reports: Path, config, sources: dict, progress) -> list[tuple[str, str]]:
+    from workbench.run.dask_executor import run_dask, worker_environment
+
+    environment = worker_environment(config.cache_dir, sources["cache_dir"], config.force)
+    return run_dask(entries, reports, config.kernel, config.scheduler or None, config.jobs, config.retries,
+                    environment, progress)
+
+
+def _print_plan(cells) -> int:
+    """`--dry-run`: every cell, its hash, whether it is complete, and its RAM where it can be estimated."""
+    from workbench.run.estimates import ram_estimate
+
+    rows = [(c.entry.name, c.folder.name.rsplit("-", 1)[-1], c.state, "runs" if c.runs else "skipped",
+             ram_estimate(c.entry)) for c in cells]
+    header = ("cell", "hash", "now", "next run", "RAM")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    print(f"{sum(c.runs for c in cells)} of {len(cells)} cell(s) would run; "
+          f"{sum(c.state == 'complete' for c in cells)} complete")
     return 0
 
 
@@ -183,15 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Values come from, highest first: these options, --config, $WORKBENCH_CONFIG, "
                                      "./workbench.yaml, ~/.config/workbench/config.yaml, defaults.")
     run.add_argument("suite", nargs="?", help="suite YAML (default: suites/default.yaml)")
-    run.add_argument("--only", nargs="+", metavar="NAME", help="run only these entries (name or notebook)")
+    run.add_argument("--only", nargs="+", metavar="NAME",
+                     help="run only these entries (name, a grid's name or one of its cells, or notebook)")
     run.add_argument("--force", action="store_true",
                      help="re-run entries whose results.json is complete, recomputing their cached embeddings")
-    run.add_argument("--jobs", type=int, help="parameter sets run in parallel (default 1)")
+    run.add_argument("--jobs", type=int, help="cells run in parallel: threads, or a LocalCluster's workers "
+                                               "(default 1)")
     run.add_argument("--reports", help="output folder (default: reports/)")
     run.add_argument("--kernel", help="Jupyter kernel name (default: python3)")
     run.add_argument("--config", help="YAML file of run settings (suite, reports, jobs, kernel, cache_dir, ...)")
     run.add_argument("--print-config", action="store_true", help="show the resolved settings and their sources")
-    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list every cell (grids expanded) with its hash, whether it is complete and its RAM; run "
+                          "nothing")
+    run.add_argument("--executor", choices=("local", "dask"), help="local threads (default) or a Dask cluster")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster of --jobs workers)")
+    run.add_argument("--retries", type=int, help="runs again of a cell whose Dask worker died (default 2)")
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="rebuild reports/index.html and reports/summary.md from the results.json "
                                            "files")

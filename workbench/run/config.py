@@ -17,6 +17,7 @@ from workbench.core.paths import CACHE_ENV, DEFAULT_CACHE, PROJECT_ROOT, REPORTS
 
 DEFAULT_SUITE = PROJECT_ROOT / "suites" / "default.yaml"
 ENV_CONFIG = "WORKBENCH_CONFIG"
+EXECUTORS = ("local", "dask")
 
 
 class ConfigError(ValueError):
@@ -33,7 +34,10 @@ class RunConfig:
     kernel: str = "python3"  # Jupyter kernel papermill starts
     cache_dir: str = str(DEFAULT_CACHE)  # embeddings cache; "off" disables it
     force: bool = False  # re-run sets whose results.json is complete
-    progress: bool = True  # per-cell progress bars
+    progress: bool = True  # the suite's progress bar
+    executor: str = "local"  # "local": threads on this machine; "dask": a Dask cluster
+    scheduler: str = ""  # Dask scheduler address (tcp://host:8786); empty starts a LocalCluster of `jobs` workers
+    retries: int = 2  # times a cell is run again after its Dask worker died mid-cell
 
     def __post_init__(self):
         for f in fields(self):
@@ -43,6 +47,14 @@ class RunConfig:
                 raise ConfigError(f"{f.name}: expected {f.type}, got {type(value).__name__} {value!r}")
         if self.jobs < 1:
             raise ConfigError(f"jobs must be >= 1; got {self.jobs}")
+        if self.executor not in EXECUTORS:
+            close = difflib.get_close_matches(self.executor, EXECUTORS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}{hint}")
+        if self.scheduler and self.executor != "dask":
+            raise ConfigError(f"scheduler {self.scheduler!r} is for the Dask executor; add --executor dask")
+        if self.retries < 0:
+            raise ConfigError(f"retries must be >= 0; got {self.retries}")
 
 
 def _known() -> list[str]:

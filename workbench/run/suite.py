@@ -1,16 +1,22 @@
-"""Suites: YAML lists of (notebook, parameters) validated into records, each with a stable output folder."""
+"""Suites: YAML lists of (notebook, parameters) validated into records, each with a stable output folder.
+
+An entry may carry `grid:` (parameter -> list of values): it stands for the cross product, each cell an entry of
+its own exactly as if written by hand (same parameters, same hash, same folder), less the cells `exclude:` names.
+"""
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.paths import NOTEBOOKS_DIR, input_path
 
-ENTRY_KEYS = ("name", "notebook", "parameters")
+ENTRY_KEYS = ("name", "notebook", "parameters", "grid", "exclude", "ram_gb")
 # Notebooks that read other studies' latest runs: never up to date by their own hash, and run after the others.
 READS_OTHER_RUNS = ("07_deployment",)
 
@@ -22,6 +28,8 @@ class SuiteEntry:
     name: str
     notebook: Path
     parameters: dict
+    ram_gb: float | None = None  # RAM the entry declares it needs (a Dask worker resource); not part of the hash
+    written_as: str = ""  # the name in the suite file, which a grid's cells share (`--only` takes it)
 
     def run_hash(self) -> str:
         """16 hex of SHA-256 over notebook content, parameters and workbench version: the output folder's id."""
@@ -48,6 +56,21 @@ def notebook_parameters(notebook: Path) -> list[str]:
     return list(papermill.inspect_notebook(str(notebook)))
 
 
+def notebook_defaults(notebook: Path) -> dict:
+    """The values a notebook's `parameters` cell assigns (those that are literals)."""
+    import ast
+
+    import papermill
+
+    defaults = {}
+    for name, info in papermill.inspect_notebook(str(notebook)).items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            continue
+    return defaults
+
+
 def _check_names(path: Path, i: int, notebook: Path, parameters: dict) -> None:
     """Refuse a parameter the notebook does not declare (papermill would only warn, and run on the default)."""
     known = notebook_parameters(notebook)
@@ -60,7 +83,8 @@ def _check_names(path: Path, i: int, notebook: Path, parameters: dict) -> None:
 
 
 def load_suite(path: str | Path) -> list[SuiteEntry]:
-    """Read a suite YAML: `runs: [{name, notebook, parameters}]`, checked entry by entry."""
+    """Read a suite YAML: `runs: [{name, notebook, parameters, grid, exclude, ram_gb}]`, checked entry by entry;
+    a grid entry becomes one entry per cell."""
     import yaml
 
     path = input_path(path)
@@ -88,9 +112,77 @@ def load_suite(path: str | Path) -> list[SuiteEntry]:
         parameters = run.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise ValueError(f"{path}: runs[{i}] parameters must be a mapping of name: value")
-        _check_names(path, i, notebook, parameters)
-        entries.append(SuiteEntry(str(run.get("name") or notebook.stem), notebook, dict(parameters)))
+        where = f"{path}: runs[{i}]"
+        grid = _checked_grid(where, run.get("grid"), parameters)
+        _check_names(path, i, notebook, {**parameters, **grid})
+        ram_gb = _checked_ram(where, run.get("ram_gb"))
+        name = str(run.get("name") or notebook.stem)
+        for cell in expand_grid(where, grid, run.get("exclude")):
+            entries.append(SuiteEntry(cell_name(name, cell), notebook, {**parameters, **cell}, ram_gb, name))
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: run names must be unique; got {names}")
     return entries
+
+
+def _checked_grid(where: str, grid, parameters: dict) -> dict:
+    """`grid:` as parameter -> non-empty list of distinct values, none of them also fixed in `parameters`."""
+    if grid is None:
+        return {}
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"{where} grid must be a mapping of parameter: [values], for example grid: {{max_length: "
+                         "[32, 64]}")
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where} grid {name!r} must be a non-empty list of values; got {values!r}")
+        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+            raise ValueError(f"{where} grid {name!r} lists a value twice: {values!r}")
+        if name in parameters:
+            raise ValueError(f"{where} sets {name!r} in both parameters and grid; keep it in one of them")
+    return grid
+
+
+def _checked_ram(where: str, ram_gb) -> float | None:
+    if ram_gb is None:
+        return None
+    if isinstance(ram_gb, bool) or not isinstance(ram_gb, (int, float)) or not math.isfinite(ram_gb) or ram_gb <= 0:
+        raise ValueError(f"{where} ram_gb must be a positive number of gigabytes; got {ram_gb!r}")
+    return float(ram_gb)
+
+
+def expand_grid(where: str, grid: dict, exclude=None) -> list[dict]:
+    """The cross product of `grid`, in the order written, less every cell that matches an `exclude` mapping.
+
+    An exclusion that matches no cell is refused: it is a typo far more often than it is intended.
+    """
+    if exclude is not None and not (isinstance(exclude, list) and all(isinstance(e, dict) for e in exclude)):
+        raise ValueError(f"{where} exclude must be a list of mappings, for example exclude: [{{model: a, max_length: "
+                         "64}]")
+    exclude = exclude or []
+    if exclude and not grid:
+        raise ValueError(f"{where} has exclude: but no grid: to exclude cells from")
+    for j, rule in enumerate(exclude):
+        unknown = [k for k in rule if k not in grid]
+        if unknown or not rule:
+            raise ValueError(f"{where} exclude[{j}] names {unknown or 'nothing'}; it may name only grid parameters: "
+                             f"{', '.join(grid)}")
+    cells = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    kept = [cell for cell in cells if not any(_matches(cell, rule) for rule in exclude)]
+    for j, rule in enumerate(exclude):
+        if not any(_matches(cell, rule) for cell in cells):
+            raise ValueError(f"{where} exclude[{j}] {rule!r} matches no cell of the grid")
+    if not kept:
+        raise ValueError(f"{where} exclude removes every cell of the grid")
+    return kept
+
+
+def _matches(cell: dict, rule: dict) -> bool:
+    return all(cell[name] == value for name, value in rule.items())
+
+
+def cell_name(name: str, cell: dict) -> str:
+    """The entry's name, with a grid cell's values: `precision[model=bge-small-en-v1.5,max_length=64]`."""
+    if not cell:
+        return name
+    values = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in cell.items())
+    return f"{name}[{values}]"

@@ -1,0 +1,137 @@
+"""Which cells of a suite need running, the suite's progress bar, and running cells on this machine.
+
+Executors (this module's local threads, `dask_executor`'s cluster) share the plan and the progress bar, so a cell
+is skipped, resumed or re-run by the same rules whichever runs it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.run import report
+from workbench.run.report import finalize, has_report, results_complete
+from workbench.run.results import load_results
+from workbench.run.suite import SuiteEntry
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One suite entry as planned: its folder, what is there now, and whether it runs."""
+
+    entry: SuiteEntry
+    folder: Path
+    state: str  # "complete", "finished, report rendered", "failed earlier", "stopped earlier", "not run", "duplicate"
+    runs: bool
+
+
+def plan(entries: list[SuiteEntry], reports: Path, force: bool, render: bool = True) -> list[Cell]:
+    """Every entry with its state; a finished run whose report is missing gets it now (unless `render` is off)."""
+    cells, seen = [], {}
+    for entry in entries:
+        folder = entry.folder(reports)
+        if folder in seen:  # identical notebook and parameters: one run, one folder
+            cells.append(Cell(entry, folder, f"duplicate of {seen[folder]}", False))
+            continue
+        seen[folder] = entry.name
+        state = _state(folder)
+        if state == "finished, report missing" and not force and render and finalize(folder):
+            state = "finished, report rendered"
+        # a dry run renders nothing: a finished run counts as complete, since the real run only renders its report
+        complete = has_report(folder) or (not render and state == "finished, report missing")
+        cells.append(Cell(entry, folder, state, force or entry.reads_other_runs or not complete))
+    return cells
+
+
+def _state(folder: Path) -> str:
+    if has_report(folder):
+        return "complete"
+    if results_complete(folder):
+        return "finished, report missing"
+    try:
+        status = str(load_results(folder).get("status", ""))
+    except (OSError, ValueError, AttributeError):
+        return "not run"
+    return "failed earlier" if status.startswith("failed") else "stopped earlier"
+
+
+class SuiteProgress:
+    """One bar for the whole suite: cells done of the total, with how many run now and how many failed."""
+
+    def __init__(self, total: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.lock = threading.Lock()
+        self.running: list[str] = []
+        self.failed = 0
+        self.done = 0
+        self.total = total
+        # a bar only on a terminal: in a log file its redraws are noise, and the lines below say the same
+        self.bar = tqdm(total=total, desc="suite", unit="cell", disable=not (enabled and sys.stderr.isatty()),
+                        dynamic_ncols=True, file=sys.stderr)
+        self._postfix()
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix_str(f"running {len(self.running)}, failed {self.failed}", refresh=True)
+
+    def say(self, message: str, error: bool = False) -> None:
+        """A line above the bar (stdout, or stderr for errors)."""
+        with self.lock:
+            self.bar.write(message, file=sys.stderr if error else sys.stdout)
+
+    def started(self, entry: SuiteEntry, folder: Path, where: str = "") -> None:
+        with self.lock:
+            self.running.append(entry.name)
+            self.bar.write(f"{entry.name}: running {entry.notebook.name}{where} -> {folder}", file=sys.stdout)
+            self._postfix()
+
+    def requeued(self, entry: SuiteEntry) -> None:
+        """The cell's worker died: it waits to run again."""
+        with self.lock:
+            if entry.name in self.running:
+                self.running.remove(entry.name)
+            self._postfix()
+
+    def finished(self, entry: SuiteEntry, html_path: Path | None, error: str | None) -> None:
+        with self.lock:
+            if entry.name in self.running:
+                self.running.remove(entry.name)
+            self.done += 1
+            if error:
+                self.failed += 1
+                self.bar.write(f"[{self.done}/{self.total}] {entry.name}: FAILED: {error}\n  report with the error: "
+                               f"{html_path}", file=sys.stderr)
+            else:
+                self.bar.write(f"[{self.done}/{self.total}] {entry.name}: report {html_path}", file=sys.stdout)
+            self.bar.update(1)
+            self._postfix()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_local(entries: list[SuiteEntry], reports: Path, kernel: str, jobs: int, progress: SuiteProgress) \
+        -> list[tuple[SuiteEntry, str]]:
+    """Run the entries in `jobs` threads on this machine, each notebook in its own kernel; the failures."""
+    failures = []
+
+    def run(entry: SuiteEntry):
+        folder = entry.folder(reports)
+        progress.started(entry, folder)
+        parameters = {**entry.parameters, "output_dir": str(folder.resolve())}
+        html_path, error = report.execute_notebook(entry.notebook, folder, parameters, kernel, progress=False)
+        progress.finished(entry, html_path, error)
+        return entry, error
+
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        for future in as_completed([pool.submit(run, entry) for entry in entries]):
+            entry, error = future.result()
+            if error:
+                failures.append((entry.name, error))
+    finally:  # on Ctrl-C, return at once (the caller kills the kernels) rather than wait for running notebooks
+        pool.shutdown(wait=False, cancel_futures=True)
+    return failures
