@@ -77,15 +77,20 @@ class SuiteProgress:
     def _postfix(self) -> None:
         self.bar.set_postfix_str(f"running {len(self.running)}, failed {self.failed}", refresh=True)
 
+    def _line(self, message: str, error: bool = False) -> None:
+        """A line above the bar, on stdout (stderr for errors), flushed: a pipe or a log sees it at once."""
+        stream = sys.stderr if error else sys.stdout
+        self.bar.write(message, file=stream)
+        stream.flush()
+
     def say(self, message: str, error: bool = False) -> None:
-        """A line above the bar (stdout, or stderr for errors)."""
         with self.lock:
-            self.bar.write(message, file=sys.stderr if error else sys.stdout)
+            self._line(message, error)
 
     def started(self, entry: SuiteEntry, folder: Path, where: str = "") -> None:
         with self.lock:
             self.running.append(entry.name)
-            self.bar.write(f"{entry.name}: running {entry.notebook.name}{where} -> {folder}", file=sys.stdout)
+            self._line(f"{entry.name}: running {entry.notebook.name}{where} -> {folder}")
             self._postfix()
 
     def requeued(self, entry: SuiteEntry) -> None:
@@ -102,10 +107,10 @@ class SuiteProgress:
             self.done += 1
             if error:
                 self.failed += 1
-                self.bar.write(f"[{self.done}/{self.total}] {entry.name}: FAILED: {error}\n  report with the error: "
-                               f"{html_path}", file=sys.stderr)
+                where = f"\n  report with the error: {html_path}" if html_path else ""
+                self._line(f"[{self.done}/{self.total}] {entry.name}: FAILED: {error}{where}", error=True)
             else:
-                self.bar.write(f"[{self.done}/{self.total}] {entry.name}: report {html_path}", file=sys.stdout)
+                self._line(f"[{self.done}/{self.total}] {entry.name}: report {html_path}")
             self.bar.update(1)
             self._postfix()
 
