@@ -145,3 +145,12 @@ def test_a_returned_folder_replaces_the_old_one_whole_and_a_swap_cut_short_is_un
     tidy(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
     assert json.loads((folder / "results.json").read_text())["status"] == "complete"
+
+
+def test_the_index_never_lists_a_folder_still_being_written(tmp_path):
+    from workbench.run.index_page import collect_runs
+
+    for name in ("01_precision_accuracy-abc", f"{INCOMING_PREFIX}01_precision_accuracy-def-1234abcd"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text('{"notebook": "01_precision_accuracy", "status": "complete"}')
+    assert [run["_folder"].name for run in collect_runs(tmp_path)] == ["01_precision_accuracy-abc"]

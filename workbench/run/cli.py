@@ -14,7 +14,7 @@ from workbench.run.suite import load_suite
 def cmd_run(args) -> int:
     from workbench.core.progress import batch_mode
     from workbench.run.index_page import build_index
-    from workbench.run.dask_executor import ClusterLost
+    from workbench.run.dask_executor import ClusterLost, tidy
     from workbench.run.runner import SuiteProgress, plan, run_local
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
@@ -36,10 +36,7 @@ def cmd_run(args) -> int:
         return _print_plan(plan(entries, Path(config.reports), config.force, render=False))
     _check_kernel(config.kernel)
     reports = _writable_folder(Path(config.reports))
-    if config.executor == "dask":
-        from workbench.run.dask_executor import tidy
-
-        tidy(reports)  # a client stopped mid-write leaves no half folder behind
+    tidy(reports)  # a Dask client stopped mid-write leaves no half folder behind, whichever executor runs next
     cells = plan(entries, reports, config.force)
     for cell in cells:
         if cell.state.startswith("duplicate"):

@@ -36,9 +36,12 @@ STUDIES = {
 
 
 def collect_runs(reports_dir: str | Path) -> list[dict]:
-    """Every results.json under `reports_dir`, with its folder, newest first; a damaged one becomes a failed run."""
+    """Every results.json under `reports_dir`, with its folder, newest first; a damaged one becomes a failed run.
+    Hidden folders are skipped: they hold a run folder still being written or swapped (`dask_executor`)."""
     runs = []
     for path in sorted(Path(reports_dir).glob(f"*/{RESULTS_FILE}")):
+        if path.parent.name.startswith("."):
+            continue
         try:
             data = load_results(path)
             if not isinstance(data, dict):

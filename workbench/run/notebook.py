@@ -60,6 +60,14 @@ def parameters_table(run: Run):
     return table(frame, f"parameters ({run.path.name} in {run.dir})")
 
 
+def headline_table(run: Run):
+    """The run's headline numbers as the index shows them: the page's closing summary, in words with units."""
+    from workbench.run.index_page import headline
+
+    labels, (column,) = headline([run.payload])
+    return table(pd.DataFrame({"value": column}, index=labels), "headline numbers (the index page shows these)")
+
+
 def collapsible(frame: pd.DataFrame, summary: str):
     """A long table folded under a one-line summary, rendered by `table` (escaped, whole, formatted by unit)."""
     from IPython.display import HTML
