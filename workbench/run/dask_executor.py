@@ -49,7 +49,6 @@ def execute_cell(notebook_name: str, notebook_text: str, parameters: dict, folde
                  environment: dict) -> dict:
     """On a worker: run one notebook in a scratch folder and return the run folder's files and the error, if any."""
     import os
-    import socket
     import tempfile
 
     from distributed import get_worker
@@ -66,7 +65,7 @@ def execute_cell(notebook_name: str, notebook_text: str, parameters: dict, folde
         out = scratch / folder_name
         _, error = execute_notebook(notebook, out, {**parameters, "output_dir": str(out)}, kernel, progress=False)
         files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-        return {"files": files, "error": error, "host": socket.gethostname()}
+        return {"files": files, "error": error}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
