@@ -92,7 +92,7 @@ def _print_plan(cells) -> int:
     """`--dry-run`: every cell, its hash, whether it is complete, and its RAM where it can be estimated."""
     from workbench.run.estimates import ram_estimate
 
-    rows = [(c.entry.name, c.folder.name.rsplit("-", 1)[-1], c.state, "runs" if c.runs else "skipped",
+    rows = [(c.entry.name, c.entry.run_hash(), c.state, "runs" if c.runs else "skipped",
              ram_estimate(c.entry)) for c in cells]
     header = ("cell", "hash", "now", "next run", "RAM")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -24,7 +24,8 @@ class Cell:
 
     entry: SuiteEntry
     folder: Path
-    state: str  # "complete", "finished, report rendered", "failed earlier", "stopped earlier", "not run", "duplicate"
+    state: str  # complete | finished, report missing | finished, report rendered | failed earlier | stopped earlier
+    #             | not run | duplicate of <name>
     runs: bool
 
 
@@ -93,17 +94,19 @@ class SuiteProgress:
             self._line(f"{entry.name}: running {entry.notebook.name}{where} -> {folder}")
             self._postfix()
 
+    def _not_running(self, entry: SuiteEntry) -> None:
+        if entry.name in self.running:
+            self.running.remove(entry.name)
+
     def requeued(self, entry: SuiteEntry) -> None:
         """The cell's worker died: it waits to run again."""
         with self.lock:
-            if entry.name in self.running:
-                self.running.remove(entry.name)
+            self._not_running(entry)
             self._postfix()
 
     def finished(self, entry: SuiteEntry, html_path: Path | None, error: str | None) -> None:
         with self.lock:
-            if entry.name in self.running:
-                self.running.remove(entry.name)
+            self._not_running(entry)
             self.done += 1
             if error:
                 self.failed += 1
@@ -119,8 +122,9 @@ class SuiteProgress:
 
 
 def run_local(entries: list[SuiteEntry], reports: Path, kernel: str, jobs: int, progress: SuiteProgress) \
-        -> list[tuple[SuiteEntry, str]]:
-    """Run the entries in `jobs` threads on this machine, each notebook in its own kernel; the failures."""
+        -> list[tuple[str, str]]:
+    """Run the entries in `jobs` threads on this machine, each notebook in its own kernel; the failures as
+    (name, error)."""
     failures = []
 
     def run(entry: SuiteEntry):
