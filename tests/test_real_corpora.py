@@ -10,6 +10,7 @@ import pytrec_eval
 
 import workbench as wb
 from workbench.core import evaluation
+from workbench.core import data as loaders
 from workbench.core.data import DataFormatError
 from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.run.report import notebook_to_html
@@ -90,3 +91,37 @@ def test_every_notebook_that_reads_a_beir_folder_measures_it_and_says_what_it_di
     assert results["results"]["empty_documents"] == 1 and results["results"]["judgments_for_absent_documents"] == 2
     page = notebook_to_html(tmp_path / "run.ipynb").read_text()
     assert "embedded as the empty input: blank" in page and "33.3 % of all relevant judgments" in page
+
+
+# str.splitlines() breaks at each of these; JSON strings and TSV fields may hold them as they are.
+LINE_BREAKS_INSIDE_RECORDS = ["\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS_INSIDE_RECORDS, ids=lambda c: f"U+{ord(c):04X}")
+def test_records_split_at_newline_only_so_a_corpus_with_nel_loads_and_evaluates(tmp_path, minilm, char):
+    folder = tmp_path / "set"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {d: t.replace(" ", char, 1) for d, t in DOCS.items()}  # the character inside each non-empty text
+    # ensure_ascii=False writes the character raw, as real corpora (and json.dumps in most dumpers) do
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}, ensure_ascii=False)
+                                                 + "\r\n" for d, t in docs.items()), encoding="utf-8")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": f"{t}{char}?"}, ensure_ascii=False)
+                                                  + "\n" for q, t in QUERIES.items()), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text(f"query-id\tcorpus-id\tscore\nq1\tboiler{char}\t2\nq2\tdentist\t1\n",
+                                               encoding="utf-8")
+    loaded = loaders.load_beir(folder)
+    assert loaded.docs == list(docs.values())  # every text through unchanged, \r\n endings dropped
+    assert loaded.queries == [f"{QUERIES['q1']}{char}?", f"{QUERIES['q2']}{char}?"]
+    assert loaded.qrels["q1"] == {f"boiler{char}": 2}  # a TSV field keeps it too
+
+    sts = tmp_path / "sts.tsv"
+    sts.write_text(f"sentence1\tsentence2\tscore\nA cat{char}sits.\tA cat is sitting.\t4.5\nRain.\tSun{char}.\t0.5\n",
+                   encoding="utf-8")
+    assert loaders.load_sts(sts).sentence1 == [f"A cat{char}sits.", "Rain."]
+    queries = tmp_path / "queries.txt"
+    queries.write_text(f"first{char}query\nsecond\n", encoding="utf-8")
+    assert loaders.load_queries(queries) == [f"first{char}query", "second"]
+
+    data = evaluation.load_eval_data(sts_path=str(sts), beir_path=str(folder))
+    quality = evaluation.quality(evaluation.embed_all(minilm, data, wb.Recipe.model_default(minilm.spec)), data)
+    assert 0 < quality["ndcg10"] <= 1

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.core.files import record_lines
 from workbench.core.paths import DATA_DIR, input_path
 
 
@@ -119,7 +120,7 @@ def _non_empty(path: Path, lineno: int, text: str, what: str) -> str:
 
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
-    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+    for lineno, line in enumerate(record_lines(read_text(path)), 1):
         if not line.strip():
             continue
         try:
@@ -146,7 +147,7 @@ def load_queries(path: str | Path | None = None, limit: int = 0) -> list[str]:
         texts = [_non_empty(path, n, _text(path, n, _field(path, n, row, ("text", "query")), "the query"), "query")
                  for n, row in _read_jsonl(path)]
     else:  # one query per line: blank lines separate, they are not queries
-        texts = [line.strip() for line in read_text(path).splitlines() if line.strip()]
+        texts = [line.strip() for line in record_lines(read_text(path)) if line.strip()]
     if not texts:
         raise DataFormatError(f"{path}: no queries found (expected one per line, or JSONL with a 'text' field)")
     return texts[:limit] if limit > 0 else texts
@@ -245,7 +246,7 @@ def load_beir(path: str | Path | None = None, split: str = "test", limit: int = 
                                                                                                ("text",)), "query text"))
     qrels: dict[str, dict[str, int]] = {}
     known_docs = set(doc_ids)
-    for lineno, line in enumerate(read_text(needed[2]).splitlines(), 1):
+    for lineno, line in enumerate(record_lines(read_text(needed[2])), 1):
         parts = line.split("\t")
         if lineno == 1 and parts and parts[0] == "query-id":
             continue

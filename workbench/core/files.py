@@ -1,4 +1,7 @@
-"""Files that readers never see half-written: write to a temp file beside the target, then rename."""
+"""Files as records: lines split where JSON-lines and CSV split them, and writes readers never see half-done.
+
+Writes go to a temp file beside the target, then rename.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,18 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def record_lines(text: str) -> list[str]:
+    """`text` split into lines at \\n only (a trailing \\r dropped), as JSON-lines and TSV readers split records.
+
+    `str.splitlines()` also breaks at U+0085, U+2028, U+2029, \\x0b, \\x0c and \\x1c-\\x1e, which JSON strings and
+    TSV fields may hold as they are: a real corpus with a NEL inside a passage would be cut in two.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 @contextmanager

@@ -156,7 +156,10 @@ def _start_forkserver(log: str | None) -> None:
         os.close(saved[1])
 
 
-def _child_entry(fn, args, kwargs, log=None):
+def _child_entry(fn, args, kwargs, log, caller):
+    from workbench.core.lifetime import end_with_caller
+
+    end_with_caller(caller)  # a child of the fork server would otherwise outlive a killed kernel
     _to_log(log)
     baseline = current_rss_bytes()
     _reset_peak_rss()
@@ -233,7 +236,8 @@ def run_in_child(fn: Callable, *args, preload: tuple[str, ...] = (), memory_limi
     With `preload`, children are forked from a small server that imported those modules once,
     which saves the import time of every child (the sweep's points start in milliseconds); the
     server keeps the modules of its first call. With WORKBENCH_STEP_LOG set, the child's output goes to
-    that file instead of the caller's (a report page never shows converter logs). A watchdog samples the child's process tree,
+    that file instead of the caller's (a report page never shows converter logs). The child ends itself within a
+    second of the caller dying, by any signal (`lifetime.end_with_caller`). A watchdog samples the child's process tree,
     so the peak includes any process it starts; past `memory_limit_bytes` or `timeout_s` it kills
     the child and the ChildProcessFailed it raises says so, with the peak reached.
     """
@@ -242,13 +246,15 @@ def run_in_child(fn: Callable, *args, preload: tuple[str, ...] = (), memory_limi
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    from workbench.core.lifetime import caller_identity
+
     method = "forkserver" if preload and "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(list(preload))
         _start_forkserver(os.environ.get(STEP_LOG_ENV))
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(_child_entry, fn, args, kwargs, os.environ.get(STEP_LOG_ENV))
+        future = pool.submit(_child_entry, fn, args, kwargs, os.environ.get(STEP_LOG_ENV), caller_identity())
         watchdog = _Watchdog(pool, memory_limit_bytes, timeout_s)
         try:
             value, peak, baseline, seconds = future.result()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.core.files import atomic_path
+from workbench.core.files import atomic_path, record_lines
 from workbench.core.progress import progress_bar
 from workbench.core.resources import (ChildProcessFailed, available_memory_bytes, current_rss_bytes, dir_size_bytes,
                                       latency_summary, run_in_child, sample_latency_ms)
@@ -187,7 +187,7 @@ def load_rows(path: Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in record_lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 def _append_row(path: Path, row: dict) -> None:
