@@ -18,6 +18,7 @@ report: setup
 	$(VENV)/bin/workbench run
 
 test: setup
+	$(VENV)/bin/ruff check workbench/
 	$(VENV)/bin/python -m pytest
 
 benchmark: setup

@@ -96,7 +96,7 @@ def test_combine_adds_model_and_index_and_keeps_missing_values_missing():
 
 
 def _write_runs(reports):
-    """Hand-made run folders of studies 03 and 06, as they write them."""
+    """Run folders of studies 03 and 06 in the layout they had before typed rows: 03's sizes in decimal MB."""
     artifact = reports / "03_quantization-aaaaaaaaaaaaaaaa"
     artifact.mkdir(parents=True)
     results = {}
@@ -132,7 +132,8 @@ def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(
     _write_runs(tmp_path)
     found = evidence.gather(tmp_path)
     artifacts = found.artifacts.set_index("name")
-    assert artifacts.loc["onnx_int8", "load_rss_bytes"] == 44 * 2**20
+    assert artifacts.loc["onnx_int8", "load_rss_bytes"] == 44e6  # 03 wrote decimal MB; 07 once read them as 2**20
+    assert artifacts.loc["onnx_int8", "size_bytes"] == 23e6
     assert math.isnan(artifacts.loc["coreml_int8", "load_rss_bytes"])
     assert artifacts.loc["coreml_int8", "note"].startswith("not measured on this platform")
     rescored = found.storages[found.storages["rescoring"] == "×4 from int8"].iloc[0]
@@ -142,6 +143,42 @@ def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(
     assert "06_vector_storage-bbbbbbbbbbbbbbbb/report.html#3." in flat.iloc[0]["source_index"]
     with pytest.raises(ValueError, match="no complete run of 03_quantization and 06_vector_storage"):
         evidence.gather(tmp_path / "empty")
+
+
+def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files_on_disk(tmp_path, monkeypatch,
+                                                                                      minilm):
+    from workbench.convert import measure
+    from workbench.core import evaluation
+    from workbench.core.embedding import Recipe
+    from workbench.core.resources import dir_size_bytes
+    from workbench.deploy import evidence
+    from workbench.run import results
+    from workbench.run.index_page import collect_runs
+    from workbench.studies import quantization as study
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))  # the artifacts stay on disk to be sized
+    recipe = Recipe(max_length=16, last_n_layers=1, pooling=minilm.spec.pooling)
+    data_args = ("", "", "", 4, False)
+    data = evaluation.load_eval_data(*data_args)
+    rows = measure.run_variants(minilm, "all-minilm-l6-v2", measure.plan(["onnx"], ["fp32", "int8"]), data_args,
+                                recipe, (1,), 1)
+    run = results.Run(tmp_path / "reports" / "03_quantization-cccccccccccccccc", "03_quantization",
+                      {"model": "all-minilm-l6-v2"})
+    artifacts = study.artifact_rows(rows, study.comparisons(rows, data), data)
+    study.record_rows(run, artifacts)
+    run.finish()
+
+    (read,) = [r for r in collect_runs(tmp_path / "reports") if r["notebook"] == "03_quantization"]
+    found = evidence.artifact_rows(read, "ndcg10").set_index("name")
+    assert list(found.index) == ["torch_fp32", "onnx_fp32", "onnx_int8"]
+    for row in artifacts[1:]:
+        on_disk = dir_size_bytes(row.path)
+        assert found.loc[row.key, "size_bytes"] == on_disk, row.key  # bytes, not MB read as MiB
+        assert found.loc[row.key, "convert_ram_bytes"] == row.convert_peak_rss_bytes
+        assert found.loc[row.key, "embed_ms"] == pytest.approx(row.latency_at(1).p95_s * 1e3)
+    assert found.loc["onnx_int8", "size_bytes"] < found.loc["onnx_fp32", "size_bytes"] / 2
+    assert found.loc["torch_fp32", "quality_pct"] == 100.0
+    assert 50 < found.loc["onnx_int8", "quality_pct"] <= 110
 
 
 def _run_07(tmp_path, reports, **parameters):

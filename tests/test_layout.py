@@ -15,7 +15,7 @@ ALLOWED = {
     "index": {"core"},
     "run": {"core"},
     "plots": {"core"},
-    "deploy": {"core", "index", "run"},
+    "deploy": {"core", "convert", "index", "run"},
     "studies": {"core", "convert", "index", "run", "plots", "deploy"},
 }
 

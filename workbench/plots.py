@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from workbench.core.units import GB
+
 FLOOR = 1e-12  # 1 - cos values of exactly 0 are drawn at this floor on log axes
 INVARIANT = 0.99999  # strategies whose fixed-vs-dynamic cosine never drops below this are drawn as one line
 
@@ -321,17 +323,17 @@ def deployment_tradeoff(rows: pd.DataFrame, front: pd.Series, pick: str | None, 
                         quality_floor: float | None):
     """Quality kept against RAM for every measured configuration: the Pareto front in colour, the pick ringed."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    gb = rows["ram_bytes"] / 1e9
+    gb = rows["ram_bytes"] / GB
     ax.scatter(gb, rows["quality_pct"], s=14, color="#999", label="measured configurations")
     best = rows[front]
-    ax.scatter(best["ram_bytes"] / 1e9, best["quality_pct"], s=30, color="#1f77b4",
+    ax.scatter(best["ram_bytes"] / GB, best["quality_pct"], s=30, color="#1f77b4",
                label="Pareto front (no other is better on quality, RAM, disk and latency)")
     if pick is not None:
         chosen = rows[rows["name"] == pick]
-        ax.scatter(chosen["ram_bytes"] / 1e9, chosen["quality_pct"], s=160, facecolors="none", edgecolors="#d62728",
+        ax.scatter(chosen["ram_bytes"] / GB, chosen["quality_pct"], s=160, facecolors="none", edgecolors="#d62728",
                    linewidths=2, label="recommended")
     if ram_budget:
-        ax.axvline(ram_budget / 1e9, color="k", lw=1, ls="--", label="RAM budget")
+        ax.axvline(ram_budget / GB, color="k", lw=1, ls="--", label="RAM budget")
     if quality_floor:
         ax.axhline(quality_floor, color="k", lw=1, ls=":", label="minimum quality")
     ax.set_xscale("log")

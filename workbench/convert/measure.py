@@ -28,7 +28,6 @@ from workbench.core.precision import PlatformNotAvailable
 from workbench.core.progress import quiet_transformers
 from workbench.core.resources import ChildProcessFailed, current_rss_bytes, dir_size_bytes, run_in_child
 
-MB = 1e6
 REFERENCE = ("torch", "fp32")
 # Children fork from a server that imported these once: three steps per variant start in milliseconds, not in
 # the 5-10 s each import of torch, transformers and a runtime takes. What the server holds counts in every
@@ -76,7 +75,7 @@ def load_step(fmt: str, path: str, spec, recipe: Recipe, ids, mask) -> dict:
     """
     before, start = current_rss_bytes(), time.perf_counter()
     runtime = registry.get(fmt).load(path, spec, recipe)
-    out = {"load_s": time.perf_counter() - start, "load_rss_mb": (current_rss_bytes() - before) / MB,
+    out = {"load_s": time.perf_counter() - start, "load_rss_bytes": current_rss_bytes() - before,
            "runtime": runtime.description, "representative": runtime.representative}
     if not runtime.representative:
         start = time.perf_counter()

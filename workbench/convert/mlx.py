@@ -60,9 +60,9 @@ def _stage(loaded: LoadedModel, stage: Path) -> None:
     Only the top level: mlx-embeddings 0.1.0 globs model*.safetensors recursively and would take a
     sentence-transformers Dense module (2_Dense/model.safetensors) for transformer weights.
     """
-    from workbench.core.architectures import is_random
-
     from safetensors.torch import save_file
+
+    from workbench.core.architectures import is_random
 
     if is_random(loaded):
         loaded.model.save_pretrained(stage)
@@ -135,7 +135,7 @@ def convert(load, recipe: Recipe, variant: str, folder, base=None) -> Path:
 def _flatten_rope(config_file: Path) -> None:
     """Copy rope_theta to the top level where transformers 5 nested it under rope_parameters.
 
-    mlx-embeddings 0.1.0 reads only the top-level key and otherwise assumes 1e6: a checkpoint saved
+    mlx-embeddings 0.1.0 reads only the top-level key and otherwise assumes a base of one million: a checkpoint saved
     by transformers 5 with another base would get the wrong rotary frequencies (cosine 0.98 to torch
     on the tiny test Qwen3). The published Qwen3-Embedding configs carry the top-level key already.
     """

@@ -26,8 +26,15 @@ from workbench.core.embedding import Recipe
 from workbench.core.files import write_json_atomic
 from workbench.core.precision import PlatformNotAvailable
 from workbench.core.progress import progress_bar, quiet_transformers
-from workbench.core.resources import (ChildProcessFailed, available_memory_bytes, current_rss_bytes, dir_size_bytes,
-                                      latency_summary, run_in_child, sample_latency_ms)
+from workbench.core.resources import (
+    ChildProcessFailed,
+    available_memory_bytes,
+    current_rss_bytes,
+    dir_size_bytes,
+    latency_summary,
+    run_in_child,
+    sample_latency_ms,
+)
 
 CHILD_PRELOAD = ("workbench.convert.profile", "transformers", "onnxruntime", "coremltools", "mlx_embeddings.utils")
 MEASURED = "measured"  # a row's status when its artifact was built (other statuses say why it was not)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from workbench.core.units import MILLION
+
 RECORDS_FILE = Path(__file__).parent / "data" / "architectures.json"
 RANDOM_WEIGHTS = "random weights: size, RAM, time and latency measured; accuracy not measured"
 
@@ -115,7 +117,7 @@ def random_spec(arch: Architecture, params: int | None = None):
     from workbench.core.models import REGISTRY
 
     params = total_params(arch) if params is None else params
-    return replace(REGISTRY[arch.registry_name], name=arch.name, dim=arch.output_dim, params_millions=params / 1e6)
+    return replace(REGISTRY[arch.registry_name], name=arch.name, dim=arch.output_dim, params_millions=params / MILLION)
 
 
 def random_model(arch: Architecture | str, precision: str = "fp32", seed: int = 0):

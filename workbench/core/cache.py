@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from workbench.core.embedding import Embeddings, Recipe, embed_many
-from workbench.core.models import LoadedModel
 from workbench.core.files import atomic_path
+from workbench.core.models import LoadedModel
 from workbench.core.paths import CACHE_ENV, DEFAULT_CACHE
 
 _ARRAYS = ("vectors", "pooled", "n_tokens", "truncated")

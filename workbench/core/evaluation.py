@@ -14,8 +14,8 @@ import pandas as pd
 
 from workbench.core import metrics
 from workbench.core.architectures import RANDOM_WEIGHTS, is_random
-from workbench.core.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
 from workbench.core.cache import cached_embed_many
+from workbench.core.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
 from workbench.core.embedding import Embeddings, Recipe
 from workbench.core.models import LoadedModel
 from workbench.core.paths import DATA_DIR, input_path

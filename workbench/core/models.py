@@ -143,7 +143,7 @@ class LoadedModel:
 
     def to(self, precision: str, device: str = "cpu") -> "LoadedModel":
         """A copy of the model cast to `precision` on `device`; the original is untouched."""
-        from workbench.core.precision import torch_dtype, check_device
+        from workbench.core.precision import check_device, torch_dtype
 
         dtype = torch_dtype(precision)
         check_device(device)

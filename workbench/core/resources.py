@@ -8,6 +8,8 @@ from typing import Callable
 
 import numpy as np
 
+from workbench.core.units import GB
+
 
 def sample_latency_ms(fn: Callable[[], object], repeats: int = 30, warmup: int = 3) -> np.ndarray:
     """Wall-clock milliseconds of `repeats` calls of `fn`, after `warmup` untimed calls."""
@@ -205,8 +207,8 @@ class _Watchdog:
                 self.peak = max(self.peak, rss)
                 elapsed = time.perf_counter() - self.start
                 if self.memory_limit and rss > self.memory_limit:
-                    self._kill(pid, f"killed at {rss / 1e9:.1f} GB: past the memory limit of "
-                                    f"{self.memory_limit / 1e9:.1f} GB set for one step on this machine")
+                    self._kill(pid, f"killed at {rss / GB:.1f} GB: past the memory limit of "
+                                    f"{self.memory_limit / GB:.1f} GB set for one step on this machine")
                 elif self.timeout and elapsed > self.timeout:
                     self._kill(pid, f"stopped after {elapsed / 60:.1f} min: past the time limit of "
                                     f"{self.timeout / 60:.0f} min set for one step")

@@ -16,13 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.convert.rows import ArtifactRow, rows_from_results
+from workbench.core.units import MB, MS
 from workbench.index.fits import latency_at, latency_fit
 from workbench.index.quantized import bytes_per_vector
 from workbench.run.index_page import collect_runs
 
 ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK = "03_quantization", "06_vector_storage"
 QUALITY_KEYS = {"ndcg10": ("ndcg10_retention_pct", "nDCG@10"), "sts": ("sts_retention_pct", "STS Spearman")}
-MB = 2**20
+QUALITY_FIELDS = {"ndcg10": "ndcg10_kept_pct", "sts": "sts_kept_pct"}  # the same, as fields of rows.Accuracy
+REFERENCE_KEY = "torch_fp32"  # 03's reference row, which keeps 100 % by definition
 # Report sections, as nbconvert names a heading's anchor (its words joined by "-").
 ARTIFACT_SECTION = "Convert-and-evaluate-every-variant"
 STORAGE_SECTION = "1.-Quality-kept-per-storage-precision"
@@ -66,7 +69,29 @@ def _link(run: dict, section: str) -> str:
 
 
 def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
-    """One row per study-03 variant: size, load RSS, conversion peak, query latency at batch 1, quality kept."""
+    """One row per study-03 artifact: size, load RSS, conversion peak, query latency at batch 1, quality kept.
+
+    Read from the typed rows 03 records (`convert.rows`); a run written before those existed is read from its
+    result keys, whose sizes are decimal MB.
+    """
+    typed = rows_from_results(run)
+    rows = ([_from_row(r, quality) for r in typed] if typed is not None else _from_result_keys(run, quality))
+    return pd.DataFrame([{**row, "source_artifact": _link(run, ARTIFACT_SECTION)} for row in rows])
+
+
+def _from_row(r: ArtifactRow, quality: str) -> dict:
+    kept = getattr(r.accuracy, QUALITY_FIELDS[quality], None) if r.accuracy else None
+    batch1 = r.latency_at(1)
+    row = {"name": r.key, "size_bytes": r.size_bytes, "load_rss_bytes": r.load_rss_bytes,
+           "convert_ram_bytes": r.convert_peak_rss_bytes, "embed_ms": batch1.p95_s / MS if batch1 else None,
+           "quality_pct": 100.0 if r.key == REFERENCE_KEY else kept}
+    row = {k: (np.nan if v is None else (float(v) if k != "name" else v)) for k, v in row.items()}
+    lacking = any(isinstance(v, float) and np.isnan(v) for v in row.values())
+    return {**row, "note": _why("; ".join(r.notes)) if lacking else ""}
+
+
+def _from_result_keys(run: dict, quality: str) -> list[dict]:
+    """The layout before typed rows: `size_mb_<variant>` and the like, in decimal MB as 03 wrote them."""
     results, key = run["results"], QUALITY_KEYS[quality][0]
     variants = sorted({k[len("size_mb_"):] for k in results if k.startswith("size_mb_")})
     names = {"size_bytes": ("size_mb", MB), "load_rss_bytes": ("load_rss_mb", MB),
@@ -76,12 +101,12 @@ def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
     for v in variants:
         row = {"name": v}
         for column, (name, scale) in names.items():
-            x = 100.0 if (v == "torch_fp32" and column == "quality_pct") else results.get(f"{name}_{v}")
+            x = 100.0 if (v == REFERENCE_KEY and column == "quality_pct") else results.get(f"{name}_{v}")
             row[column] = float(x) * scale if isinstance(x, (int, float)) and math.isfinite(x) else np.nan
         lacking = [name for column, (name, _) in names.items() if np.isnan(row[column])]
         row["note"] = _why(run.get("notes", {}).get(f"{lacking[0]}_{v}", "")) if lacking else ""
-        rows.append({**row, "source_artifact": _link(run, ARTIFACT_SECTION)})
-    return pd.DataFrame(rows)
+        rows.append(row)
+    return rows
 
 
 def _why(note: str) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.fitting import fit_linear, predict
+from workbench.core.units import MILLION
 
 LINEAR_LATENCY_ENGINES = ("flat",)  # engines whose query cost is proportional to N
 
@@ -46,7 +47,7 @@ def fit_table(sweep: pd.DataFrame, latency_budget_ms: float = 100.0) -> pd.DataF
         disk, rss = fit_linear(g["n"], g["disk_bytes"]), fit_linear(g["n"], g["rss_after_load_bytes"])
         lat = latency_fit(engine, g["n"], g["p95_ms"])
         vector_bytes = 4 * dim
-        p95_1m, p95_1m_pm = latency_at(lat, 1e6)
+        p95_1m, p95_1m_pm = latency_at(lat, MILLION)
         top = g.loc[g["n"].idxmax()]
         rows.append({
             "vectors": source, "engine": engine, "dim": dim, "points": len(g), "max n": int(top["n"]),

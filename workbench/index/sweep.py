@@ -17,16 +17,24 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.files import atomic_path, record_lines
+from workbench.core.params import as_list
 from workbench.core.progress import progress_bar
-from workbench.core.resources import (ChildProcessFailed, available_memory_bytes, current_rss_bytes, dir_size_bytes,
-                                      latency_summary, run_in_child, sample_latency_ms)
+from workbench.core.resources import (
+    ChildProcessFailed,
+    available_memory_bytes,
+    current_rss_bytes,
+    dir_size_bytes,
+    latency_summary,
+    run_in_child,
+    sample_latency_ms,
+)
+from workbench.core.units import GIB, MIB
 from workbench.index.engines import ENGINES, HnswParams, exact_top_k, make_engine, recall_at_k
 from workbench.index.vectors import point_vectors
-from workbench.core.params import as_list
 
 SWEEP_FILE = "sweep.jsonl"
 VECTOR_SOURCES = ("synthetic", "embeddings")
-CHILD_BASELINE_BYTES = 400 * 2**20  # interpreter, numpy, pandas and the engine libraries in a child
+CHILD_BASELINE_BYTES = 400 * MIB  # interpreter, numpy, pandas and the engine libraries in a child
 CHILD_PRELOAD = ("workbench.index.sweep", *dict.fromkeys(cls.module for cls in ENGINES.values()))
 
 
@@ -213,7 +221,7 @@ def run_sweep(config: SweepConfig, output_dir, measure=measure_point) -> pd.Data
             for point in todo:
                 need, free = estimate_bytes(point), available_memory_bytes()
                 if need > free:
-                    row = {"status": "skipped", "reason": f"needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"}
+                    row = {"status": "skipped", "reason": f"needs ~{need / GIB:.1f} GiB, {free / GIB:.1f} GiB free"}
                 else:
                     if _vectors_key(point) != prepared_key:
                         prepared_key, prepared = _vectors_key(point), prepare_vectors(point, scratch / "vectors")

@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.run.config import ConfigError, resolve_config
 from workbench.core.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
+from workbench.run.config import ConfigError, resolve_config
 from workbench.run.suite import load_suite
 
 
 def cmd_run(args) -> int:
     from workbench.core.progress import batch_mode
-    from workbench.run.index_page import build_index
     from workbench.run.dask_executor import ClusterLost, tidy
+    from workbench.run.index_page import build_index
     from workbench.run.runner import SuiteProgress, plan, run_local
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,

@@ -14,6 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from workbench.core.units import GB
 from workbench.run.runner import SuiteProgress
 from workbench.run.suite import SuiteEntry
 
@@ -39,7 +40,7 @@ def local_cluster(workers: int, dashboard: str | None = ":8787"):
     from dask.distributed import LocalCluster
 
     dask.config.set({"distributed.scheduler.allowed-failures": 0})
-    share_gb = round(psutil.virtual_memory().total / 1e9 / workers, 1)
+    share_gb = round(psutil.virtual_memory().total / GB / workers, 1)
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
                         resources={RAM_RESOURCE: share_gb}, dashboard_address=dashboard,
                         silence_logs=logging.ERROR)

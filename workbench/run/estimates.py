@@ -8,6 +8,7 @@ peak well above that (study 05 measures by how much), so the figure is labelled 
 from __future__ import annotations
 
 from workbench.core.models import spec_for
+from workbench.core.units import GB, MILLION
 from workbench.run.suite import SuiteEntry, notebook_defaults
 
 # Per notebook, the parameters naming the models it loads or builds in full (04 embeds with its model only
@@ -30,4 +31,4 @@ def ram_estimate(entry: SuiteEntry) -> str:
     if not specs:
         return "no estimate"
     largest = max(specs, key=lambda s: s.params_millions)
-    return f">= {largest.params_millions * 1e6 * FP32_BYTES / 1e9:.2g} GB (fp32 weights of {largest.name})"
+    return f">= {largest.params_millions * MILLION * FP32_BYTES / GB:.2g} GB (fp32 weights of {largest.name})"

@@ -13,8 +13,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.core.files import atomic_path
-from workbench.run.claims import (EVIDENCE_ANCHOR, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, VERDICTS,
-                                  claims_html, counts, from_dict)
+from workbench.run.claims import (
+    EVIDENCE_ANCHOR,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_MEASURABLE,
+    VERDICTS,
+    claims_html,
+    counts,
+    from_dict,
+)
 from workbench.run.formatting import number
 from workbench.run.report import REPORT_FILE
 from workbench.run.results import RESULTS_FILE, load_results

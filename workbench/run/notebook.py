@@ -7,9 +7,9 @@ import html
 import pandas as pd
 
 from workbench.core.embedding import Recipe
+from workbench.core.files import atomic_path
 from workbench.core.models import LoadedModel
 from workbench.core.progress import quiet_transformers
-from workbench.core.files import atomic_path
 from workbench.run.claims import EVIDENCE_ANCHOR, Claim, claims_html
 from workbench.run.formatting import column_label, number
 from workbench.run.index_page import KEY_PLOT

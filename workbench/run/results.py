@@ -18,6 +18,7 @@ from pathlib import Path
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
 from workbench.core.resources import STEP_LOG_ENV
+from workbench.core.units import GIB
 from workbench.run.claims import Claim
 
 RESULTS_FILE = "results.json"
@@ -60,7 +61,7 @@ def platform_info() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "memory_gb": round(psutil.virtual_memory().total / GIB, 1),  # binary, as `free -g` shows it
     }
 
 
@@ -82,6 +83,7 @@ class Run:
             "labels": {},
             "claims": [],
             "notes": {},
+            "tables": {},
             "environment": {
                 "packages": package_versions(),
                 "git_sha": git_sha(),
@@ -109,6 +111,13 @@ class Run:
             self.payload["notes"][name] = note
         self._write()
         return value
+
+    def record_table(self, name: str, table: dict) -> None:
+        """Store a typed table (`{"schema": ..., "rows": [...]}`) that other studies read back by its schema."""
+        if not isinstance(table, dict) or not isinstance(table.get("schema"), str):
+            raise ValueError(f"table {name!r} needs a 'schema' name and its 'rows'")
+        self.payload.setdefault("tables", {})[name] = json_safe(table)
+        self._write()
 
     def claim(self, claim: Claim) -> None:
         """Record a verdict on a published claim; the study page and the index render it with `claims_html`."""

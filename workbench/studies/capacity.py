@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from workbench.core.units import GB  # the seed's worked example reads as decimal gigabytes
 from workbench.index.engines import GRAPH_ENGINES
 from workbench.index.fits import crossing_n, latency_at
 from workbench.index.planner import crossover_n, plan
@@ -24,7 +25,6 @@ SEED_ALPHA = (0.5, 1.0)  # per-item storage = vector bytes x (1 + alpha)
 SEED_RSS_TO_DISK = 0.6  # working RAM = 0.6 x on-disk
 SEED_LATENCY = ((150_000, 100.0), (300_000, 250.0))  # sub-100 ms up to ~50k-150k items, 150-250 ms up to ~300k
 SEED_EXAMPLE = dict(disk_gb=20, ram_gb=6, dim=2560, items_disk=1_140_000, items_ram=570_000)
-GB = 10**9  # the seed's worked example reads as decimal gigabytes
 
 
 def embeddings_for(model: str, vectors: str, folder) -> tuple[str, int]:

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.core.paths import PROJECT_ROOT
+from workbench.core.units import GB, MB
 from workbench.deploy import selection
 from workbench.deploy.selection import BUDGET_WORDS, Budgets
 from workbench.run.formatting import label_for, significant
 
 PRESETS_DIR = PROJECT_ROOT / "presets"
-GB = 1e9
 PRESET_KEYS = {"name", "disk_gb", "ram_gb", "convert_ram_gb", "latency_ms", "min_quality_pct", "items"}
 
 
@@ -133,7 +133,6 @@ def sources_html(found) -> str:
 
 def artifacts_table(artifacts: pd.DataFrame) -> pd.DataFrame:
     """Study 03's numbers per artifact, in units, with why a row is left out when it lacks one."""
-    MB = 2**20
     lacking = artifacts[["size_bytes", "load_rss_bytes", "convert_ram_bytes", "embed_ms", "quality_pct"]].isna()
     return pd.DataFrame({
         "artifact": artifacts["name"], "size (MB)": artifacts["size_bytes"] / MB,

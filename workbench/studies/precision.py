@@ -15,9 +15,9 @@ import pandas as pd
 
 from workbench.core.comparison import Comparison
 from workbench.core.embedding import Recipe
+from workbench.core.files import atomic_path
 from workbench.core.models import LoadedModel
 from workbench.core.params import as_list
-from workbench.core.files import atomic_path
 from workbench.run.claims import Claim, verdict_of
 from workbench.run.formatting import label_for, nines
 

@@ -14,10 +14,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from workbench.convert.measure import MB, Variant
+from workbench.convert.measure import Variant
+from workbench.convert.rows import ARTIFACTS_TABLE, TRAINED, Accuracy, ArtifactRow, Latency, table_payload
 from workbench.core import comparison, evaluation
 from workbench.core.embedding import Embeddings
+from workbench.core.units import MB, MS
 from workbench.run.formatting import label_for
+
 
 def _shipped(embedded: evaluation.EmbeddedData) -> evaluation.EmbeddedData:
     """The same sets with `pooled` set to the final vectors: what an artifact returns, so both sides compare alike."""
@@ -32,40 +35,72 @@ def comparisons(rows: list[Variant], data) -> dict[str, comparison.Comparison]:
             for r in rows[1:] if r.evaluated}
 
 
-def table(rows: list[Variant], compared: dict, data, fp32_size: int) -> pd.DataFrame:
-    """One row per variant with every measured number (NaN where not measured, see the note)."""
+def artifact_rows(rows: list[Variant], compared: dict, data) -> list[ArtifactRow]:
+    """The measured rows as the typed records results.json stores and study 07 reads (SI units)."""
     ref_quality = evaluation.quality(rows[0].evaluated["embedded"], data)
     out = []
     for r in rows:
         e, c = r.evaluated, compared.get(r.key)
-        line = {"variant": r.key, "format": r.fmt,
-                "size MB": r.size_bytes / MB if r.size_bytes else np.nan,
-                "compression vs fp32": fp32_size / r.size_bytes if r.size_bytes else np.nan,
-                "convert s": r.convert.seconds if r.convert else np.nan,
-                "peak convert RSS MB": r.convert.peak_rss_bytes / MB if r.convert else np.nan,
-                "convert step RSS MB": r.convert.step_rss_bytes / MB if r.convert else np.nan,
-                "peak RSS / fp32 size": r.convert.peak_rss_bytes / fp32_size if r.convert else np.nan,
-                "load s": r.loaded["load_s"] if r.loaded else np.nan,
-                "load RSS MB": r.loaded["load_rss_mb"] if r.loaded else np.nan}
         lat = e.get("latency") if e else None
-        for b in sorted({int(x) for x in (lat["batch"] if lat is not None else [])}):
-            s = lat[lat["batch"] == b].iloc[0]
-            line[f"p50 ms b{b}"], line[f"p95 ms b{b}"] = s["p50_ms"], s["p95_ms"]
-        if c is not None:
-            cos = c.per_text["cosine"]
-            line.update({"mean cosine": cos.mean(), "min cosine": cos.min(), "1-cos p50": c.drift["p50"],
-                         "1-cos p99": c.drift["p99"], "same top-1": c.agreement["top1_agreement"],
-                         "overlap@10": c.agreement["overlap_at_k"]})
-        elif r is rows[0]:
-            line.update({"mean cosine": 1.0, "min cosine": 1.0})
+        own = lat[lat["precision"] == r.key] if lat is not None else None
+        latency = tuple(Latency(int(x["batch"]), x["p50_ms"] * MS, x["p95_ms"] * MS)
+                        for _, x in own.iterrows()) if own is not None else ()
+        accuracy = None
         if e:
             q = evaluation.quality(e["embedded"], data)
-            for k, label in (("sts_spearman", "STS retention %"), ("ndcg10", "nDCG@10 retention %")):
-                if k in q and ref_quality.get(k):
-                    line[label] = 100.0 * q[k] / ref_quality[k]
+            kept = {k: 100.0 * q[k] / ref_quality[k] if k in q and ref_quality.get(k) else None
+                    for k in ("sts_spearman", "ndcg10")}
+            similarity = dict(mean_cosine=1.0, min_cosine=1.0) if r is rows[0] else {}
+            if c is not None:
+                cos = c.per_text["cosine"]
+                similarity = dict(mean_cosine=float(cos.mean()), min_cosine=float(cos.min()),
+                                  drift_p50=float(c.drift["p50"]), drift_p99=float(c.drift["p99"]),
+                                  top1_agreement=float(c.agreement["top1_agreement"]),
+                                  overlap_at_10=float(c.agreement["overlap_at_k"]))
+            accuracy = Accuracy(**similarity, sts_kept_pct=kept["sts_spearman"], ndcg10_kept_pct=kept["ndcg10"])
         notes = ([e["runtime"]] if e else [])
         notes += ["artifact from the cache; conversion cost as measured when it was built"] if r.cached else []
-        line["runtime / note"] = "; ".join(notes + r.notes)
+        out.append(ArtifactRow(
+            r.fmt, r.variant, TRAINED, r.path, r.size_bytes, r.convert.seconds if r.convert else None,
+            r.convert.peak_rss_bytes if r.convert else None, r.convert.step_rss_bytes if r.convert else None,
+            r.loaded["load_s"] if r.loaded else None, r.loaded["load_rss_bytes"] if r.loaded else None, latency,
+            accuracy, e["runtime"] if e else "", r.cached, tuple(notes + r.notes)))
+    return out
+
+
+def record_rows(run, artifacts: list[ArtifactRow]) -> None:
+    """Write the rows into results.json as the typed table study 07 reads."""
+    run.record_table(ARTIFACTS_TABLE, table_payload(artifacts))
+
+
+def _or_nan(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def table(rows: list[ArtifactRow], fp32_size: int) -> pd.DataFrame:
+    """One row per variant with every measured number in page units (NaN where not measured, see the note)."""
+    out = []
+    for r in rows:
+        a = r.accuracy or Accuracy()
+        line = {"variant": r.key, "format": r.format,
+                "size MB": _or_nan(r.size_bytes) / MB,
+                "compression vs fp32": fp32_size / r.size_bytes if r.size_bytes else np.nan,
+                "convert s": _or_nan(r.convert_s),
+                "peak convert RSS MB": _or_nan(r.convert_peak_rss_bytes) / MB,
+                "convert step RSS MB": _or_nan(r.convert_step_rss_bytes) / MB,
+                "peak RSS / fp32 size": _or_nan(r.convert_peak_rss_bytes) / fp32_size,
+                "load s": _or_nan(r.load_s), "load RSS MB": _or_nan(r.load_rss_bytes) / MB}
+        for x in sorted(r.latency, key=lambda x: x.batch):
+            line[f"p50 ms b{x.batch}"], line[f"p95 ms b{x.batch}"] = x.p50_s / MS, x.p95_s / MS
+        if r.accuracy is not None and a.mean_cosine is not None:
+            line.update({"mean cosine": a.mean_cosine, "min cosine": a.min_cosine})
+            if a.drift_p50 is not None:
+                line.update({"1-cos p50": a.drift_p50, "1-cos p99": a.drift_p99, "same top-1": a.top1_agreement,
+                             "overlap@10": a.overlap_at_10})
+        for value, label in ((a.sts_kept_pct, "STS retention %"), (a.ndcg10_kept_pct, "nDCG@10 retention %")):
+            if value is not None:
+                line[label] = value
+        line["runtime / note"] = "; ".join(r.notes)
         out.append(line)
     return pd.DataFrame(out).set_index("variant")
 

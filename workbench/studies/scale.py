@@ -19,10 +19,10 @@ from workbench.core.architectures import Architecture, architecture, total_param
 from workbench.core.embedding import Recipe
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
+from workbench.core.units import BILLION, GB
 from workbench.run.claims import Claim, verdict_of
 from workbench.run.formatting import significant
 
-GB = 1e9
 # quantity label -> (row field, scale to the label's unit)
 QUANTITIES = {
     "size GB": ("size_bytes", 1 / GB),
@@ -77,7 +77,7 @@ def series_architectures(base: str, points) -> list:
             continue
         scaled = record.scaled(name="", hidden_size=hidden, num_hidden_layers=layers, intermediate_size=3 * hidden,
                                num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128))
-        billions = total_params(scaled) / 1e9
+        billions = total_params(scaled) / BILLION
         out.append(record.scaled(name=f"{base} scaled to {billions:.2f}B (hidden {hidden}, {layers} layers)",
                                  **{k: scaled.config[k] for k in ("hidden_size", "num_hidden_layers",
                                                                   "intermediate_size", "num_attention_heads",
@@ -107,7 +107,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     """One line per (model, variant) in display units; NaN where not measured (the note says why)."""
     out = []
     for r in rows:
-        line = {"model": r["model"], "params B": r["params"] / 1e9, "variant": r["key"], "status": r["status"]}
+        line = {"model": r["model"], "params B": r["params"] / BILLION, "variant": r["key"], "status": r["status"]}
         for label, (field, scale) in QUANTITIES.items():
             value = r.get(field)
             line[label] = value * scale if value is not None else np.nan
@@ -148,7 +148,7 @@ def projections(fitted: pd.DataFrame, table: pd.DataFrame, targets: list[str]) -
     interval (the fit's prediction interval at the target's parameter count)."""
     out = []
     for name in targets:
-        billions = total_params(architecture(name)) / 1e9
+        billions = total_params(architecture(name)) / BILLION
         for _, f in fitted.iterrows():
             hit = table[(table["model"] == name) & (table["variant"] == f["variant"])
                         & (table["status"] == profile.MEASURED)]
@@ -315,7 +315,7 @@ def subjects(models, series_base: str, series, large, batch_sizes, series_batch_
 
 def architectures_table(planned) -> pd.DataFrame:
     """What each planned network is: parameters, width, depth, and where its numbers come from."""
-    return pd.DataFrame([{"model": a.name, "params B": total_params(a) / 1e9, "hidden": a.config["hidden_size"],
+    return pd.DataFrame([{"model": a.name, "params B": total_params(a) / BILLION, "hidden": a.config["hidden_size"],
                           "layers": a.config["num_hidden_layers"], "FFN": a.config["intermediate_size"],
                           "vocab": a.config["vocab_size"], "output dim": a.output_dim, "pooling": a.pooling,
                           "latency batches": ", ".join(map(str, p.batch_sizes)),

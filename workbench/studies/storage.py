@@ -18,8 +18,17 @@ import pandas as pd
 from workbench.core import metrics
 from workbench.core.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
 from workbench.core.paths import DATA_DIR
-from workbench.index.quantized import (BITS, StoredVectors, bytes_per_vector, calibration_ranges, check_precisions,
-                                       quantize, search, truncate, unpack_bits)
+from workbench.index.quantized import (
+    BITS,
+    StoredVectors,
+    bytes_per_vector,
+    calibration_ranges,
+    check_precisions,
+    quantize,
+    search,
+    truncate,
+    unpack_bits,
+)
 from workbench.run.claims import NOT_MEASURABLE, Claim, verdict_of
 from workbench.run.formatting import label_for
 

@@ -1,0 +1,37 @@
+"""The artifact row contract: what 03 writes is what 07 reads back, and anything else is refused by name."""
+
+import pytest
+
+from workbench.convert.rows import (SCHEMA, Accuracy, ArtifactRow, Latency, RowSchemaError, rows_from_results,
+                                    table_payload)
+from workbench.core.files import json_safe
+
+ROW = ArtifactRow("onnx", "int8", "trained", "/tmp/a", 23_456_789, 4.5, 1_800_000_000, 900_000_000, 0.25,
+                  44_000_000, (Latency(1, 0.004, 0.006),), Accuracy(mean_cosine=0.97, ndcg10_kept_pct=98.5),
+                  "ONNX Runtime CPU", False, ("one note",))
+
+
+def test_a_row_survives_results_json_unchanged():
+    import json
+
+    payload = json.loads(json.dumps(json_safe({"tables": {"artifacts": table_payload([ROW])}})))
+    (back,) = rows_from_results(payload)
+    assert back == ROW and back.latency_at(1).p95_s == 0.006 and back.latency_at(32) is None
+
+
+def test_a_run_from_before_rows_has_none_and_a_foreign_schema_is_refused():
+    assert rows_from_results({"results": {"size_mb_onnx_int8": 23}}) is None
+    with pytest.raises(RowSchemaError, match=f"schema 'artifact-row/0'; this workbench reads '{SCHEMA}'"):
+        rows_from_results({"tables": {"artifacts": {"schema": "artifact-row/0", "rows": []}}})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"size_mb": 23}, "unknown field"),
+    ({"size_bytes": "23 MB"}, "'size_bytes' must be a finite number or null"),
+    ({"format": None}, "'format' must be a string"),
+    ({"latency": [{"batch": 1}]}, "latency or accuracy malformed"),
+])
+def test_a_malformed_row_names_what_is_wrong(change, message):
+    raw = {**ROW.as_dict(), **change}
+    with pytest.raises(RowSchemaError, match=message):
+        ArtifactRow.from_dict(raw)
