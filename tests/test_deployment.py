@@ -145,37 +145,33 @@ def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(
         evidence.gather(tmp_path / "empty")
 
 
-def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files_on_disk(tmp_path, monkeypatch,
-                                                                                      minilm):
-    from workbench.convert import measure
-    from workbench.core import evaluation
-    from workbench.core.embedding import Recipe
+def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files_on_disk(tmp_path, monkeypatch):
+    import papermill
+
+    from workbench.convert.rows import rows_from_results
+    from workbench.core.paths import NOTEBOOKS_DIR
     from workbench.core.resources import dir_size_bytes
     from workbench.deploy import evidence
-    from workbench.run import results
     from workbench.run.index_page import collect_runs
-    from workbench.studies import quantization as study
 
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))  # the artifacts stay on disk to be sized
-    recipe = Recipe(max_length=16, last_n_layers=1, pooling=minilm.spec.pooling)
-    data_args = ("", "", "", 4, False)
-    data = evaluation.load_eval_data(*data_args)
-    rows = measure.run_variants(minilm, "all-minilm-l6-v2", measure.plan(["onnx"], ["fp32", "int8"]), data_args,
-                                recipe, (1,), 1)
-    run = results.Run(tmp_path / "reports" / "03_quantization-cccccccccccccccc", "03_quantization",
-                      {"model": "all-minilm-l6-v2"})
-    artifacts = study.artifact_rows(rows, study.comparisons(rows, data), data)
-    study.record_rows(run, artifacts)
-    run.finish()
+    out = tmp_path / "reports" / "03_quantization-cccccccccccccccc"
+    papermill.execute_notebook(str(NOTEBOOKS_DIR / "03_quantization.ipynb"), str(tmp_path / "03.ipynb"),
+                               parameters={"output_dir": str(out), "formats": ["onnx"], "variants": ["fp32", "int8"],
+                                           "max_texts": 4, "latency_repeats": 1, "batch_sizes": [1],
+                                           "max_length": 16},
+                               kernel_name="python3", progress_bar=False)
 
     (read,) = [r for r in collect_runs(tmp_path / "reports") if r["notebook"] == "03_quantization"]
+    written = {r.key: r for r in rows_from_results(read)}
     found = evidence.artifact_rows(read, "ndcg10").set_index("name")
     assert list(found.index) == ["torch_fp32", "onnx_fp32", "onnx_int8"]
-    for row in artifacts[1:]:
-        on_disk = dir_size_bytes(row.path)
-        assert found.loc[row.key, "size_bytes"] == on_disk, row.key  # bytes, not MB read as MiB
-        assert found.loc[row.key, "convert_ram_bytes"] == row.convert_peak_rss_bytes
-        assert found.loc[row.key, "embed_ms"] == pytest.approx(row.latency_at(1).p95_s * 1e3)
+    for key in ("onnx_fp32", "onnx_int8"):
+        row = written[key]
+        assert found.loc[key, "size_bytes"] == dir_size_bytes(row.path), key  # bytes on disk, not MB read as MiB
+        assert found.loc[key, "convert_ram_bytes"] == row.convert_peak_rss_bytes
+        assert found.loc[key, "embed_ms"] == pytest.approx(row.latency_at(1).p95_s * 1e3)
+        assert read["results"][f"size_mb_{key}"] == pytest.approx(row.size_bytes / 1e6)  # the page's MB are decimal
     assert found.loc["onnx_int8", "size_bytes"] < found.loc["onnx_fp32", "size_bytes"] / 2
     assert found.loc["torch_fp32", "quality_pct"] == 100.0
     assert 50 < found.loc["onnx_int8", "quality_pct"] <= 110
