@@ -8,7 +8,6 @@ figure is binary.
 
 from __future__ import annotations
 
-KB = 10**3
 MB = 10**6  # decimal, as disk vendors, Apple and the seeds count
 GB = 10**9
 MIB = 2**20  # binary: only where a library states its figure that way
@@ -17,10 +16,3 @@ MILLION = 10**6
 BILLION = 10**9
 MS = 1e-3  # seconds in a millisecond
 
-
-def megabytes(n_bytes: float) -> float:
-    return n_bytes / MB
-
-
-def gigabytes(n_bytes: float) -> float:
-    return n_bytes / GB

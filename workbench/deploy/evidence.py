@@ -80,14 +80,14 @@ def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
 
 
 def _from_row(r: ArtifactRow, quality: str) -> dict:
-    kept = getattr(r.accuracy, QUALITY_FIELDS[quality], None) if r.accuracy else None
+    kept = getattr(r.accuracy, QUALITY_FIELDS[quality]) if r.accuracy else None
     batch1 = r.latency_at(1)
-    row = {"name": r.key, "size_bytes": r.size_bytes, "load_rss_bytes": r.load_rss_bytes,
-           "convert_ram_bytes": r.convert_peak_rss_bytes, "embed_ms": batch1.p95_s / MS if batch1 else None,
-           "quality_pct": 100.0 if r.key == REFERENCE_KEY else kept}
-    row = {k: (np.nan if v is None else (float(v) if k != "name" else v)) for k, v in row.items()}
-    lacking = any(isinstance(v, float) and np.isnan(v) for v in row.values())
-    return {**row, "note": _why("; ".join(r.notes)) if lacking else ""}
+    measured = {"size_bytes": r.size_bytes, "load_rss_bytes": r.load_rss_bytes,
+                "convert_ram_bytes": r.convert_peak_rss_bytes, "embed_ms": batch1.p95_s / MS if batch1 else None,
+                "quality_pct": 100.0 if r.key == REFERENCE_KEY else kept}
+    lacking = any(v is None for v in measured.values())
+    return {"name": r.key, **{k: np.nan if v is None else float(v) for k, v in measured.items()},
+            "note": _why("; ".join(r.notes)) if lacking else ""}
 
 
 def _from_result_keys(run: dict, quality: str) -> list[dict]:
