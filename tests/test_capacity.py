@@ -247,3 +247,18 @@ def test_crossover_edge_cases():
     assert planner.crossover_n(flat, fits.latency_fit("faiss", n, [0.01] * 3)) == 0.0, "HNSW faster everywhere"
     steady = fits.latency_fit("flat", n, [0.5] * 3)
     assert planner.crossover_n(steady, fits.latency_fit("faiss", n, [1.0, 1.1, 1.2])) == math.inf
+
+
+def test_time_queries_asks_each_row_alone_and_warms_up_untimed():
+    from workbench.index.timing import time_queries
+
+    asked = []
+
+    class Engine:
+        def query(self, rows, k):
+            asked.append(rows.shape)
+            return np.full((1, k), len(asked))
+
+    ids, samples = time_queries(Engine(), np.zeros((4, 3)), k=2, warmup=1)
+    assert asked == [(1, 3)] * 5 and ids.tolist() == [[2, 2], [3, 3], [4, 4], [5, 5]], "warm-up answers are not kept"
+    assert samples.shape == (4,) and (samples >= 0).all()

@@ -286,3 +286,19 @@ def test_onnx_weights_past_the_protobuf_limit_go_to_an_external_file(tiny_bert_d
         assert len(list(folder.iterdir())) == 2, f"{variant}: model.onnx and its external weights"
         vectors = onnx.load(folder, loaded.spec, recipe).encode(np.ones((2, 8), np.int64), np.ones((2, 8), np.int64))
         assert vectors.shape == (2, 32) and np.isfinite(vectors).all()
+
+
+@pytest.mark.parametrize("name", ["mean", "mean_unmasked", "cls", "last_token", "max"])
+def test_mlx_pooling_matches_torch_pooling_under_left_and_right_padding(name):
+    mx = pytest.importorskip("mlx.core")
+    from workbench.core.pooling import pool
+
+    hidden = np.random.default_rng(0).standard_normal((3, 6, 4)).astype(np.float32)
+    hidden[:, :, 0] = -3e38  # real values near the dtype's lowest: max's padding filler must still lose to them
+    mask = np.array([[1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    expected = pool(name, torch.from_numpy(hidden), torch.from_numpy(mask)).numpy()
+    got = np.array(mlx._pool(name, mx.array(hidden), mask))
+    if name.startswith("mean"):  # summation order differs
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    else:  # a selection: padding excluded exactly
+        np.testing.assert_array_equal(got, expected)

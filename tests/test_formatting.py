@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from workbench.run.formatting import column_label, label_for, nines, number, significant, unit_of
+from workbench.run.formatting import column_label, label_for, nines, number, significant, text_table, unit_of
 
 
 @pytest.mark.parametrize("value, label, shown", [
@@ -52,3 +52,10 @@ def test_column_names_read_as_words_with_units(name, label):
 
 def test_a_cosine_stops_at_the_digits_float32_can_mean():
     assert number(1 - 1e-13, "mean cosine") == "1.000000000"
+
+
+def test_text_table_lines_columns_up_and_rules_the_header_on_request():
+    rows = [("a", 1234, ""), ("longer", 5, "x")]
+    assert text_table(("name", "n", "note"), rows).splitlines() == [
+        "name    n     note", "------  ----  ----", "a       1234", "longer  5     x"]
+    assert text_table(("name", "n"), [], rule=False) == "name  n"

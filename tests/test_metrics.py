@@ -72,3 +72,13 @@ def test_ir_metrics_match_hand_computed_ndcg():
     assert out["recall@10"] == pytest.approx(1.0)
     out = metrics.ir_metrics(queries, docs, ["q"], ["d0", "d1", "d2"], qrels, k=1)
     assert out["recall@1"] == 0.0
+
+
+def test_pareto_front_keeps_points_nothing_beats_on_every_cost():
+    assert metrics.pareto_front([1, 2, 3, 2], [3, 2, 1, 3]).tolist() == [True, True, True, False]
+    assert metrics.pareto_front([1, 1], [2, 2]).tolist() == [True, True], "equal points do not beat each other"
+    three = metrics.pareto_front([1, 1, 2], [1, 1, 1], [2, 1, 0])
+    assert three.tolist() == [False, True, True], "a point beaten on one cost and tied on the rest is dominated"
+    assert metrics.pareto_front([1, np.nan], [1, 1]).tolist() == [True, True], "a missing value is never beaten"
+    with pytest.raises(ValueError, match="one value per point; got sizes \\[2, 3\\]"):
+        metrics.pareto_front([1, 2], [1, 2, 3])

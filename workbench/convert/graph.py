@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from workbench.convert.registry import fixed_shape
-from workbench.core.embedding import Recipe, pooled_output
+from workbench.core.embedding import Recipe, hidden_layers, pooled_output
 from workbench.core.models import LoadedModel
 
 MASK_MIN = -1e4  # additive mask value: large enough to zero a softmax weight, finite in fp16
@@ -59,10 +59,7 @@ class EmbeddingGraph(torch.nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         deepest = self.recipe.last_n_layers
         mask = additive_mask(attention_mask, self.causal).to(self.model.dtype)
-        extra = {"use_cache": False} if self.causal else {}
-        out = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=deepest > 1, **extra)
-        layers = list(out.hidden_states) if deepest > 1 else [out.last_hidden_state]
-        layers[-1] = out.last_hidden_state  # some decoders store the pre-norm state last
+        layers = hidden_layers(self.model, self.causal, deepest, input_ids=input_ids, attention_mask=mask)
         dense = [{"weight": d.weight, "bias": d.bias, "activation": a} for d, a in zip(self.dense, self.activations)]
         pooled = pooled_output(layers, attention_mask, self.recipe, dense)
         return l2_normalize(pooled) if self.recipe.normalize else pooled

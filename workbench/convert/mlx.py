@@ -194,8 +194,8 @@ def _pool(name: str, hidden, mask):
         return hidden[rows, mx.array(mask.argmax(axis=1))]
     if name == "last_token":
         return hidden[rows, mx.array(mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1))]
-    if name == "max":
-        return mx.where(m > 0, hidden, mx.array(-np.inf, hidden.dtype)).max(axis=1)
+    if name == "max":  # padding filled with the dtype's lowest finite value, as workbench.core.pooling.max does
+        return mx.where(m > 0, hidden, mx.array(mx.finfo(hidden.dtype).min, hidden.dtype)).max(axis=1)
     raise ValueError(f"unknown pooling {name!r}")
 
 

@@ -102,14 +102,15 @@ def check_texts(texts) -> list[str]:
     return texts
 
 
-def _hidden_layers(loaded: LoadedModel, batch: dict, deepest: int) -> list[torch.Tensor]:
-    """The last `deepest` hidden layers of one forward pass, last one as the model returns it."""
-    extra = {"use_cache": False} if loaded.spec.architecture == "decoder" else {}
-    out = loaded.model(**batch, output_hidden_states=deepest > 1, **extra)
+def hidden_layers(model, decoder: bool, deepest: int, **inputs) -> list[torch.Tensor]:
+    """One forward pass of `model` on `inputs`: the hidden layers last-N averaging reads, the last one as the model
+    returns it (some decoders store the pre-norm state last), so `embed` and every exported graph agree."""
+    extra = {"use_cache": False} if decoder else {}
+    out = model(**inputs, output_hidden_states=deepest > 1, **extra)
     if deepest == 1:
         return [out.last_hidden_state]
     layers = list(out.hidden_states)
-    layers[-1] = out.last_hidden_state  # some decoders store the pre-norm state last
+    layers[-1] = out.last_hidden_state
     return layers
 
 
@@ -141,7 +142,7 @@ def _batch_vectors(loaded: LoadedModel, batch: dict, recipes: dict[str, Recipe],
     if loaded.encoder is not None:  # the artifact applies its recipe inside: every recipe name gets its output
         out = np.asarray(loaded.encoder(batch["input_ids"].numpy(), batch["attention_mask"].numpy()), np.float32)
         return dict.fromkeys(recipes, out)
-    layers = _hidden_layers(loaded, batch, deepest)
+    layers = hidden_layers(loaded.model, loaded.spec.architecture == "decoder", deepest, **batch)
     return {name: pooled_output(layers, batch["attention_mask"], recipe, loaded.dense_layers).float().cpu().numpy()
             for name, recipe in recipes.items()}
 

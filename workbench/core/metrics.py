@@ -155,13 +155,18 @@ def ranked_ir_metrics(ranked, query_ids: list[str], doc_ids: list[str], qrels: d
             f"recall@{k}": np.array([per_query[q][f"recall_{k}"] for q in order])}
 
 
-def pareto_front(cost, loss) -> np.ndarray:
-    """Boolean mask of points no other point beats on both cost and loss (lower is better for both)."""
-    cost, loss = np.asarray(cost, dtype=np.float64), np.asarray(loss, dtype=np.float64)
-    if cost.shape != loss.shape:
-        raise ValueError(f"pareto_front: {cost.size} costs but {loss.size} losses")
-    front = np.ones(cost.size, dtype=bool)
-    for i in range(cost.size):
-        dominated = (cost <= cost[i]) & (loss <= loss[i]) & ((cost < cost[i]) | (loss < loss[i]))
+def pareto_front(*costs) -> np.ndarray:
+    """Boolean mask of points no other point beats: no worse on every cost and lower on one (lower is better).
+
+    One argument per cost, one value per point; negate a quality to pass it. A NaN never compares, so a
+    point missing a value is never beaten and beats nothing.
+    """
+    columns = [np.asarray(c, dtype=np.float64) for c in costs]
+    if len({c.shape for c in columns}) != 1:
+        raise ValueError(f"pareto_front: each cost needs one value per point; got sizes {[c.size for c in columns]}")
+    points = np.stack(columns, axis=-1).reshape(-1, len(columns))
+    front = np.ones(len(points), dtype=bool)
+    for i, point in enumerate(points):
+        dominated = (points <= point).all(axis=1) & (points < point).any(axis=1)
         front[i] = not dominated.any()
     return front

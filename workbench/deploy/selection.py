@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+import numpy as np
 import pandas as pd
+
+from workbench.core.metrics import pareto_front
 
 # Each budget: the row column it bounds, and whether the row must stay below (cost) or above (quality) it.
 LIMITS = {
@@ -71,14 +74,9 @@ def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
 
 def pareto(rows: pd.DataFrame) -> pd.Series:
     """True for rows no other row beats on every one of quality (higher), RAM, disk and latency (lower)."""
-    front = pd.Series(True, index=rows.index)
-    for i, r in rows.iterrows():
-        no_worse = ((rows["quality_pct"] >= r["quality_pct"]) & (rows["ram_bytes"] <= r["ram_bytes"])
-                    & (rows["disk_bytes"] <= r["disk_bytes"]) & (rows["latency_ms"] <= r["latency_ms"]))
-        better = ((rows["quality_pct"] > r["quality_pct"]) | (rows["ram_bytes"] < r["ram_bytes"])
-                  | (rows["disk_bytes"] < r["disk_bytes"]) | (rows["latency_ms"] < r["latency_ms"]))
-        front[i] = not (no_worse & better).any()
-    return front
+    quality = -rows["quality_pct"].to_numpy(dtype=np.float64)
+    return pd.Series(pareto_front(quality, *(rows[c].to_numpy(dtype=np.float64) for c in COST_ORDER)),
+                     index=rows.index)
 
 
 @dataclass(frozen=True)

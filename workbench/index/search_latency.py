@@ -19,6 +19,7 @@ from workbench.core.resources import dir_size_bytes, latency_summary, sample_lat
 from workbench.index.engines import HnswParams, make_engine, recall_at_k
 from workbench.index.fits import latency_fit
 from workbench.index.planner import crossover_n
+from workbench.index.timing import time_queries
 from workbench.index.vectors import tile_vectors
 
 ENGINE_PRECISION = {"float32": "fp32", "float16": "fp16", "int8": "int8", "binary": "binary"}  # faiss storage
@@ -57,11 +58,8 @@ def latency_curve(real: np.ndarray, n_values, precisions, params: HnswParams = H
                 engine = make_engine(name, base.shape[1], params, precision=ENGINE_PRECISION[precision])
                 folder = Path(scratch) / f"{name}-{precision}-{n}"
                 build_s = sample_latency_ms(lambda: engine.build(base, folder), repeats=1, warmup=0)[0] / 1e3
-                found, rows_iter = [], iter(queries)
-                samples = sample_latency_ms(lambda: found.append(engine.query(next(rows_iter)[None], k)),
-                                            repeats=len(queries), warmup=0)
+                found, samples = time_queries(engine, queries, k)
                 summary = latency_summary(samples)
-                found = np.vstack(found)
                 exact.setdefault(precision, found)  # ENGINES lists exact search first
                 rows.append({"engine": name, "precision": precision, "n": n, "build_s": build_s,
                              "disk_bytes_per_item": dir_size_bytes(folder) / n, "p50_ms": summary["p50_ms"],

@@ -30,6 +30,7 @@ from workbench.core.resources import (
 )
 from workbench.core.units import GIB, MIB
 from workbench.index.engines import ENGINES, HnswParams, exact_top_k, make_engine, recall_at_k
+from workbench.index.timing import time_queries
 from workbench.index.vectors import point_vectors
 
 SWEEP_FILE = "sweep.jsonl"
@@ -63,12 +64,8 @@ def query_point(point: dict, folder: str, queries_path: str) -> dict:
     load_s = sample_latency_ms(lambda: (engine.load(folder), engine.query(queries[:1], k)), repeats=1,
                                warmup=0)[0] / 1e3  # first query included: some engines (chroma) read lazily
     after_load = current_rss_bytes() - before
-    for row in queries[:3]:
-        engine.query(row[None], k)  # warm-up
-    found, rows = [], iter(queries)
-    samples = sample_latency_ms(lambda: found.append(engine.query(next(rows)[None], k)), repeats=len(queries),
-                                warmup=0)
-    return {"rss_after_load_bytes": after_load, "load_s": load_s, "ids": np.vstack(found), "latency_ms": samples}
+    ids, samples = time_queries(engine, queries, k, warmup=3)
+    return {"rss_after_load_bytes": after_load, "load_s": load_s, "ids": ids, "latency_ms": samples}
 
 
 def estimate_bytes(point: dict) -> int:

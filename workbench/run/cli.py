@@ -91,13 +91,11 @@ def _run_on_dask(entries, reports: Path, config, sources: dict, progress) -> lis
 def _print_plan(cells) -> int:
     """`--dry-run`: every cell, its hash, whether it is complete, and its RAM where it can be estimated."""
     from workbench.run.estimates import ram_estimate
+    from workbench.run.formatting import text_table
 
     rows = [(c.entry.name, c.entry.run_hash(), c.state, "runs" if c.runs else "skipped",
              ram_estimate(c.entry)) for c in cells]
-    header = ("cell", "hash", "now", "next run", "RAM")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    print(text_table(("cell", "hash", "now", "next run", "RAM"), rows, rule=False))
     print(f"{sum(c.runs for c in cells)} of {len(cells)} cell(s) would run; "
           f"{sum(c.state == 'complete' for c in cells)} complete")
     return 0

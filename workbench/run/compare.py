@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from workbench.core.files import atomic_path
-from workbench.run.formatting import number
+from workbench.run.formatting import number, text_table
 from workbench.run.index_page import collect_runs, labelled_numbers, run_title
 from workbench.run.results import RESULTS_FILE
 
@@ -80,15 +80,6 @@ def differences(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[tupl
     return params, changed
 
 
-def _text_table(header: tuple, rows: list[tuple]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-
-    def line(row) -> str:
-        return "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
-
-    return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
-
-
 def _html_table(header: tuple, rows: list[tuple]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row[:-1])
@@ -106,8 +97,8 @@ def compare(reference_a: str, reference_b: str, reports_dir: str | Path) -> tupl
     params, changed = differences(a, b)
     names = (f"A: {a['_folder'].name} ({run_title(a)})", f"B: {b['_folder'].name} ({run_title(b)})")
     text = [*names, ""]
-    text += [_text_table(("parameter", "A", "B"), params), ""] if params else ["identical parameters", ""]
-    text += [_text_table(("headline number", "A", "B", "B - A", "B is"), changed)] if changed else \
+    text += [text_table(("parameter", "A", "B"), params), ""] if params else ["identical parameters", ""]
+    text += [text_table(("headline number", "A", "B", "B - A", "B is"), changed)] if changed else \
         ["no headline number changed"]
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(names[0])} vs '
             f"{html.escape(names[1])}</title><style>body {{ font-family: system-ui, sans-serif; margin: 2em; }} "

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from workbench.core.units import GB
+from workbench.run.report import REPORT_FILE
 from workbench.run.runner import SuiteProgress
 from workbench.run.suite import SuiteEntry
 
@@ -210,7 +211,7 @@ def run_dask(entries: list[SuiteEntry], reports: Path, kernel: str, scheduler: s
                     failures.append((entry.name, error))
                     continue
                 unpack(returned["files"], folder)
-                html = folder / "report.html"
+                html = folder / REPORT_FILE
                 progress.finished(entry, html if html.exists() else None, returned["error"])
                 if returned["error"]:
                     failures.append((entry.name, returned["error"]))

@@ -2,6 +2,7 @@
 
 "size (GB)" and "p50 latency (ms)" get three significant figures, "retention (%)" a percentage of a
 ratio, anything named cosine as many nines as it has plus two digits, counts thousands separators.
+Tables for a terminal are laid out here too, so every command lines its columns up the same way.
 """
 
 from __future__ import annotations
@@ -95,3 +96,13 @@ def label_for(key: str, templates: dict[str, str]) -> str:
         if prefix.endswith("_") and key.startswith(prefix) and len(key) > len(prefix):
             return template.format(key[len(prefix):])
     return ""
+
+
+def text_table(header: tuple, rows: list[tuple], rule: bool = True) -> str:
+    """Left-aligned columns as wide as their widest cell, trailing spaces dropped; `rule` puts dashes under the header."""
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+
+    def line(row) -> str:
+        return "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
+
+    return "\n".join([line(header), *([line(tuple("-" * w for w in widths))] if rule else []), *map(line, rows)])
