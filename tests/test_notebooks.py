@@ -29,6 +29,42 @@ def test_notebook_is_clean_and_starts_with_annotated_parameters(path):
     assert not any(line.lstrip().startswith("def ") for c in code for line in c.source.splitlines())
 
 
+def _start_of_run(path, tmp_path, monkeypatch) -> tuple[set, dict]:
+    """Execute a notebook's parameters cell and the cell that starts its run, as written, in this process: the
+    names the parameters cell declares and the parameters its results.json records."""
+    from workbench.core.resources import STEP_LOG_ENV
+    from workbench.run import notebook, results
+
+    monkeypatch.setattr(notebook, "setup", lambda: None)  # keep this process's pandas and matplotlib settings
+    monkeypatch.delenv(STEP_LOG_ENV, raising=False)  # start_run points it at the run's log; restored afterwards
+    monkeypatch.setattr(results, "_current", None)
+    code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    namespace = {}
+    exec(code[0], namespace)
+    namespace["output_dir"] = str(tmp_path / "out")
+    exec(next(source for source in code if "results.start_run(" in source), namespace)
+    recorded = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert recorded["notebook"] == path.stem
+    return set(namespace["__annotations__"]), recorded["parameters"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_name_of_the_parameters_cell_is_recorded(path, tmp_path, monkeypatch):
+    """The "every parameter" table shows what results.json records: it must leave no declared name out
+    (output_dir aside: where the run writes, not what it measured)."""
+    declared, recorded = _start_of_run(path, tmp_path, monkeypatch)
+    assert declared - {"output_dir"} - set(recorded) == set(), "declared in the parameters cell, not recorded"
+    assert "output_dir" not in recorded
+
+
+def test_deployment_records_the_budgets_it_uses_and_the_preset_name(tmp_path, monkeypatch):
+    """Budgets left at 0 take the preset's, and the run records the values it applied, not the zeros."""
+    _, recorded = _start_of_run(NOTEBOOKS_DIR / "07_deployment.ipynb", tmp_path, monkeypatch)
+    assert recorded["preset_name"] == "16 GB MacBook (seed 001)"
+    assert (recorded["disk_gb"], recorded["ram_gb"], recorded["items"]) == (20, 6, 300000)
+    assert recorded["reports_dir"] == "" and recorded["runs"] == []
+
+
 def _run(tmp_path, **parameters):
     out = tmp_path / "out"
     papermill.execute_notebook(str(NOTEBOOKS_DIR / "01_precision_accuracy.ipynb"), str(tmp_path / "run.ipynb"),

@@ -140,6 +140,18 @@ def test_runs_of_one_study_on_one_model_are_told_apart_by_what_differs(tmp_path)
     assert "m, max_length=32" in page and "m, max_length=64" in page and "output_dir=" not in page
 
 
+def test_sections_follow_the_catalog_with_its_titles_then_other_notebooks_by_name(tmp_path):
+    from workbench.run import catalog
+
+    labels = {"x": "x"}
+    for name, notebook in (("a", "99_mine"), ("b", "06_vector_storage"), ("c", "02_pooling")):
+        _write_run(tmp_path / name, notebook, "complete", {"x": 1.0}, {}, headline=["x"], labels=labels)
+    page = build_index(tmp_path).read_text()
+    headings = [page.index(f"<h2>{title}</h2>") for title in
+                (catalog.POOLING.title, catalog.STORAGE.title, "99_mine")]
+    assert headings == sorted(headings)
+
+
 def test_claims_written_by_an_earlier_version_still_show_their_verdict(tmp_path):
     _write_run(tmp_path / "01-old", "01_precision_accuracy", "complete", {}, {"model": "m"},
                claims=[{"claim": "FP16 mean cosine >= 0.999999", "holds": False, "measured": "0.99", "source": "s"},

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from workbench.core.models import spec_for
 from workbench.core.units import GB, MILLION
+from workbench.run import catalog
 from workbench.run.suite import SuiteEntry, notebook_defaults
 
-# Per notebook, the parameters naming the models it loads or builds in full (04 embeds with its model only
-# when it sweeps real vectors, so it gets no floor).
-MODEL_PARAMETERS = {"01_precision_accuracy": ("model",), "02_pooling": ("model",), "03_quantization": ("model",),
-                    "05_scale": ("models", "large"), "06_vector_storage": ("model",)}
 FP32_BYTES = 4
 
 
@@ -23,8 +20,9 @@ def ram_estimate(entry: SuiteEntry) -> str:
     if entry.ram_gb:
         return f"{entry.ram_gb:g} GB (declared)"
     parameters = {**notebook_defaults(entry.notebook), **entry.parameters}
+    study = catalog.find(entry.notebook.stem)
     names = []
-    for key in MODEL_PARAMETERS.get(entry.notebook.stem, ()):
+    for key in (study.model_parameters if study else ()):
         value = parameters.get(key, [])
         names += value if isinstance(value, list) else [value]
     specs = [spec for spec in (spec_for(str(n)) for n in names) if spec and spec.params_millions]

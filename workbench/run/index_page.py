@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.core.files import atomic_path
+from workbench.run import catalog
 from workbench.run.claims import (
     EVIDENCE_ANCHOR,
     FAILS,
@@ -32,16 +33,6 @@ INDEX_FILE = "index.html"
 SUMMARY_FILE = "summary.md"
 KEY_PLOT = "key-plot.png"  # a study saves its key figure under this name; the index shows it as a thumbnail
 NOT_MEASURED = "not measured"
-
-STUDIES = {
-    "01_precision_accuracy": "01 · Precision: does FP16 / BF16 keep the embeddings?",
-    "02_pooling": "02 · Pooling: which recipe, and does padding break it?",
-    "03_quantization": "03 · Conversion and quantization: Core ML, ONNX Runtime, MLX",
-    "04_hnsw_capacity": "04 · Vector index capacity: HNSW and exact engines",
-    "05_scale": "05 · At the sizes users ship",
-    "06_vector_storage": "06 · Vector storage: precision, rescoring, exact search or HNSW",
-    "07_deployment": "07 · What to ship on a device: the configuration within its budgets",
-}
 
 
 def collect_runs(reports_dir: str | Path) -> list[dict]:
@@ -126,8 +117,15 @@ def headline(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def _study_order(runs: list[dict]) -> list[str]:
+    """The catalog's studies in its order, then any other notebook's runs by name."""
     found = {str(r.get("notebook")) for r in runs}
-    return [s for s in STUDIES if s in found] + sorted(found - set(STUDIES))
+    known = [s.name for s in catalog.STUDIES]
+    return [s for s in known if s in found] + sorted(found - set(known))
+
+
+def _title(notebook: str) -> str:
+    study = catalog.find(notebook)
+    return study.title if study else notebook
 
 
 def _headline_html(group: list[dict]) -> str:
@@ -167,7 +165,7 @@ def _status_rows(runs: list[dict]) -> str:
         status = str(run.get("status", "unknown"))
         if status == "complete" and not link:
             status = "complete, report not rendered: run the suite again to render it"
-        name = html.escape(STUDIES.get(str(run.get("notebook")), str(run.get("notebook", folder.name))))
+        name = html.escape(_title(str(run.get("notebook", folder.name))))
         title = f'<a href="{html.escape(link)}">{name}</a>' if link else name
         params = "".join(f"<li><code>{html.escape(str(k))}</code> = {html.escape(repr(v))}</li>"
                          for k, v in run["parameters"].items())
@@ -213,7 +211,7 @@ def index_html(runs: list[dict]) -> str:
     for study in _study_order(runs):
         group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == "complete"]
         if group:
-            parts.append(f"<h2>{html.escape(STUDIES.get(study, study))}</h2>{_headline_html(group)}{_thumbnails(group)}")
+            parts.append(f"<h2>{html.escape(_title(study))}</h2>{_headline_html(group)}{_thumbnails(group)}")
     if runs:
         parts.append('<h2>Every run</h2><div class="scroll"><table class="runs"><thead><tr><th>Study</th><th>Status'
                      "</th><th>Parameters</th><th>Date, versions</th></tr></thead><tbody>"
@@ -240,7 +238,7 @@ def summary_markdown(runs: list[dict]) -> str:
         labels, columns = headline(group)
         if not labels:
             continue
-        lines += [f"## {STUDIES.get(study, study)}", "",
+        lines += [f"## {_title(study)}", "",
                   "| | " + " | ".join(_markdown_cell(run_title(r)) for r in group) + " |",
                   "|---|" + "---:|" * len(group)]
         lines += [f"| {_markdown_cell(label)} | " + " | ".join(_markdown_cell(col[i]) for col in columns) + " |"

@@ -154,6 +154,19 @@ def checked_parameters(namespace: dict) -> dict:
     return values
 
 
+def declared_parameters(namespace: dict, **derived) -> dict:
+    """What a run records as its parameters (`results.start_run`), and so its "every parameter" table: each name
+    the parameters cell declares, in its order, with the value it holds now (after `checked_parameters` and the
+    study's own validation), so no hand-written list can leave one out. `derived` adds or replaces values worked
+    out from them (07's preset name and its effective budgets).
+
+    output_dir is left out: it says where this run writes, not what it measured, and a Dask cell's is a scratch
+    folder on its worker.
+    """
+    declared = [name for name in (namespace.get("__annotations__") or {}) if name != "output_dir"]
+    return {**{name: namespace[name] for name in declared}, **derived}
+
+
 # The smallest value each count parameter can take in any notebook (0 for max_texts means "all"); a list's
 # items obey its entry. A value below it would time nothing, embed nothing, or mean something else silently.
 MINIMUM = {"max_texts": 0, "batch_size": 1, "latency_repeats": 1, "max_length": 2, "last_n_layers": 1,

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.paths import NOTEBOOKS_DIR, input_path
+from workbench.run import catalog
 
 ENTRY_KEYS = ("name", "notebook", "parameters", "grid", "exclude", "ram_gb")
-# Notebooks that read other studies' latest runs: never up to date by their own hash, and run after the others.
-READS_OTHER_RUNS = ("07_deployment",)
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,10 @@ class SuiteEntry:
 
     @property
     def reads_other_runs(self) -> bool:
-        return self.notebook.stem in READS_OTHER_RUNS
+        """Whether its study reads other studies' latest runs (`catalog.Study.reads`): then its own hash never
+        says it is up to date, and it runs after the entries that do not."""
+        study = catalog.find(self.notebook.stem)
+        return bool(study and study.reads)
 
 
 def notebook_parameters(notebook: Path) -> list[str]:
