@@ -2,13 +2,16 @@
 
 import pytest
 
-from workbench.convert.rows import (SCHEMA, Accuracy, ArtifactRow, Latency, RowSchemaError, rows_from_results,
-                                    table_payload)
+from workbench.convert.rows import (SCHEMA, Accuracy, ArtifactRow, Latency, RowSchemaError, Status,
+                                    rows_from_results, table_payload)
 from workbench.core.files import json_safe
 
-ROW = ArtifactRow("onnx", "int8", "trained", "/tmp/a", 23_456_789, 4.5, 1_800_000_000, 900_000_000, 0.25,
-                  44_000_000, (Latency(1, 0.004, 0.006),), Accuracy(mean_cosine=0.97, ndcg10_kept_pct=98.5),
-                  "ONNX Runtime CPU", False, ("one note",))
+ROW = ArtifactRow("onnx", "int8", "trained", model="/tmp/model", params=22_700_000, path="/tmp/a",
+                  size_bytes=23_456_789,
+                  convert_s=4.5, convert_peak_rss_bytes=1_800_000_000, convert_step_rss_bytes=900_000_000,
+                  load_s=0.25, load_rss_bytes=44_000_000, latency=(Latency(1, 0.004, 0.006),),
+                  accuracy=Accuracy(mean_cosine=0.97, ndcg10_kept_pct=98.5), runtime="ONNX Runtime CPU",
+                  notes=("one note",))
 
 
 def test_a_row_survives_results_json_unchanged():
@@ -17,6 +20,13 @@ def test_a_row_survives_results_json_unchanged():
     payload = json.loads(json.dumps(json_safe({"tables": {"artifacts": table_payload([ROW])}})))
     (back,) = rows_from_results(payload)
     assert back == ROW and back.latency_at(1).p95_s == 0.006 and back.latency_at(32) is None
+    assert back.status is Status.MEASURED and payload["tables"]["artifacts"]["rows"][0]["status"] == "measured"
+
+
+def test_a_row_written_before_status_and_model_existed_still_reads():
+    raw = {k: v for k, v in ROW.as_dict().items() if k not in ("model", "params", "status")}
+    (old,) = rows_from_results({"tables": {"artifacts": {"schema": "artifact-row/1", "rows": [raw]}}})
+    assert old.status is Status.MEASURED and old.params is None and old.size_bytes == ROW.size_bytes
 
 
 def test_a_run_from_before_rows_has_none_and_a_foreign_schema_is_refused():
@@ -29,6 +39,7 @@ def test_a_run_from_before_rows_has_none_and_a_foreign_schema_is_refused():
     ({"size_mb": 23}, "unknown field"),
     ({"size_bytes": "23 MB"}, "'size_bytes' must be a finite number or null"),
     ({"format": None}, "'format' must be a string"),
+    ({"status": "half done"}, "'status' must be one of measured, left to the fit"),
     ({"latency": [{"batch": 1}]}, "latency or accuracy malformed"),
 ])
 def test_a_malformed_row_names_what_is_wrong(change, message):

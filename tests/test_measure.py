@@ -10,41 +10,44 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.convert import artifacts, measure, registry
+from workbench.convert import artifacts, measure, pipeline, registry
+from workbench.convert.rows import Status
 from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.core.resources import ChildRun
 
 RECIPE = workbench.Recipe(max_length=16, last_n_layers=2)
 
 
-def _in_process(fn, *args, preload=(), **kwargs):
+def _in_process(fn, *args, preload=(), memory_limit_bytes=None, timeout_s=None, **kwargs):
     return ChildRun(fn(*args, **kwargs), 0, 0, 0.0)
 
 
 def test_plan_adds_the_base_variant_and_rejects_unknown_names():
-    assert measure.plan(["onnx", "coreml"], '["int8"]') == [("onnx", "fp32"), ("onnx", "int8"), ("coreml", "fp16"),
+    assert pipeline.plan(["onnx", "coreml"], '["int8"]') == [("onnx", "fp32"), ("onnx", "int8"), ("coreml", "fp16"),
                                                           ("coreml", "int8")]
-    assert measure.plan(["mlx"], ["q4", "fp16"]) == [("mlx", "fp16"), ("mlx", "q4")]  # no base: each stands alone
+    assert pipeline.plan(["mlx"], ["q4", "fp16"]) == [("mlx", "fp16"), ("mlx", "q4")]  # no base: each stands alone
     with pytest.raises(ValueError, match="format 'tflite' is not known"):
-        measure.plan(["tflite"], ["int8"])
+        pipeline.plan(["tflite"], ["int8"])
     with pytest.raises(ValueError, match="variant 'int3' belongs to none of onnx"):
-        measure.plan(["onnx"], ["int3"])
+        pipeline.plan(["onnx"], ["int3"])
 
 
 def test_a_conversion_that_raises_becomes_a_row_note(tiny_bert_dir, monkeypatch):
     def in_process(fn, *args, **kwargs):
-        if fn is measure.convert_step:
+        if fn is pipeline.convert_step:
             raise RuntimeError("converter exploded\nsecond line")
         return _in_process(fn, *args, **kwargs)
 
-    monkeypatch.setattr(measure, "run_in_child", in_process)
+    monkeypatch.setattr(pipeline, "run_in_child", in_process)
     loaded = workbench.load_model(str(tiny_bert_dir))
     with pytest.warns(UserWarning, match="onnx_fp32 failed; its row carries the note"):
-        rows = measure.run_variants(loaded, str(tiny_bert_dir), [("onnx", "fp32"), ("onnx", "int8")],
-                                    ("", "skip", "skip", 8), RECIPE, batch_sizes=(1,), repeats=1)
-    assert rows[0].evaluated is not None  # the reference was measured before the failures
-    assert rows[1].notes == ["failed on this machine (RuntimeError: converter exploded)"]
-    assert rows[2].notes == ["not built: it derives from onnx_fp32, which was not built"]
+        measured = measure.run_variants(loaded, str(tiny_bert_dir), [("onnx", "fp32"), ("onnx", "int8")],
+                                        ("", "skip", "skip", 8), RECIPE, batch_sizes=(1,), repeats=1)
+    reference, fp32, int8 = measured.rows
+    assert reference.key in measured.evaluated  # the reference was measured before the failures
+    assert fp32.status is Status.FAILED and fp32.notes == ("failed on this machine (RuntimeError: converter exploded)",)
+    assert int8.status is Status.NOT_BUILT
+    assert int8.notes == ("not built: it derives from onnx_fp32, which was not built",)
 
 
 def test_a_new_format_is_one_registered_converter(tiny_bert_dir, tmp_path, monkeypatch):
@@ -64,12 +67,14 @@ def test_a_new_format_is_one_registered_converter(tiny_bert_dir, tmp_path, monke
     toy = registry.Converter("toy", {"full": "as is", "half": "scaled by one half"}, None, lambda loaded=None: None,
                              convert, load, lambda path: ("batch", 32))
     monkeypatch.setitem(registry.CONVERTERS, "toy", toy)
-    monkeypatch.setattr(measure, "run_in_child", _in_process)
+    monkeypatch.setattr(pipeline, "run_in_child", _in_process)
     loaded = workbench.load_model(str(tiny_bert_dir))
-    rows = measure.run_variants(loaded, str(tiny_bert_dir), measure.plan(["toy"], ["half"]), ("", "skip", "skip", 4),
-                                RECIPE, batch_sizes=(1,), repeats=1)
-    assert [r.key for r in rows] == ["torch_fp32", "toy_half"]
-    assert rows[1].evaluated["runtime"] == "toy runtime" and rows[1].size_bytes == 3
+    measured = measure.run_variants(loaded, str(tiny_bert_dir), pipeline.plan(["toy"], ["half"]),
+                                    ("", "skip", "skip", 4), RECIPE, batch_sizes=(1,), repeats=1)
+    assert [r.key for r in measured.rows] == ["torch_fp32", "toy_half"]
+    toy_half = measured.rows[1]
+    assert toy_half.status is Status.MEASURED and toy_half.runtime == "toy runtime" and toy_half.size_bytes == 3
+    assert toy_half.load_s is not None and measured.evaluated["toy_half"]["runtime"] == "toy runtime"
 
 
 def test_artifacts_are_reused_and_a_changed_one_is_rebuilt(tiny_bert_dir, tmp_path, monkeypatch):
@@ -77,25 +82,25 @@ def test_artifacts_are_reused_and_a_changed_one_is_rebuilt(tiny_bert_dir, tmp_pa
     calls = []
 
     def counting(fn, *args, **kwargs):
-        if fn is measure.convert_step:
+        if fn is pipeline.convert_step:
             calls.append(args[:2])
         return _in_process(fn, *args, **kwargs)
 
-    monkeypatch.setattr(measure, "run_in_child", counting)
+    monkeypatch.setattr(pipeline, "run_in_child", counting)
     loaded = workbench.load_model(str(tiny_bert_dir))
     run = lambda: measure.run_variants(loaded, str(tiny_bert_dir), [("onnx", "fp32"), ("onnx", "int8")],  # noqa: E731
                                        ("", "skip", "skip", 4), RECIPE, batch_sizes=(1,), repeats=1)
-    first = run()
-    assert calls == [("onnx", "fp32"), ("onnx", "int8")] and not first[1].cached
-    second = run()
+    first = run().rows
+    assert calls == [("onnx", "fp32"), ("onnx", "int8")] and not first[1].from_cache
+    second = run().rows
     assert calls == [("onnx", "fp32"), ("onnx", "int8")], "identical artifacts are taken from the cache"
-    assert second[2].cached and second[2].path == first[2].path
-    assert "artifact from the cache" not in "; ".join(second[2].notes)  # the table adds that, from `cached`
-    (tmp := next((tmp_path / "cache" / "artifacts").glob(f"{second[2].convert.key}/onnx_int8/model.onnx"))).write_bytes(
-        tmp.read_bytes() + b"\0")
+    assert second[2].from_cache and second[2].path == first[2].path
+    assert second[2].convert_s == first[2].convert_s  # the cost measured when it was built
+    assert "artifact from the cache" not in "; ".join(second[2].notes)  # the table adds that, from `from_cache`
+    (tmp := Path(second[2].path) / "model.onnx").write_bytes(tmp.read_bytes() + b"\0")
     with pytest.warns(UserWarning, match="rejected .its files no longer match the recorded SHA-256"):
-        third = run()
-    assert calls[-1] == ("onnx", "int8") and len(calls) == 3 and not third[2].cached
+        third = run().rows
+    assert calls[-1] == ("onnx", "int8") and len(calls) == 3 and not third[2].from_cache
 
 
 def test_the_artifact_key_follows_code_recipe_and_base(tiny_bert_dir, monkeypatch, tmp_path):

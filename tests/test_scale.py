@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.convert import measure, profile
+from workbench.convert import pipeline, profile
+from workbench.convert.rows import ArtifactRow, Status, rows_from_results
 from workbench.core.architectures import RANDOM_WEIGHTS, architecture, total_params
 from workbench.core.embedding import Recipe
 from workbench.core.paths import NOTEBOOKS_DIR
@@ -31,67 +32,69 @@ def recipe(arch) -> Recipe:
 def test_a_tiny_qwen3_goes_through_every_format_and_is_labelled_random(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     arch = tiny("qwen3-embedding-0.6b")
-    pairs = measure.plan(["onnx"], ["int8"]) + measure.plan(["coreml"], ["fp16"]) + measure.plan(["mlx"], ["q4"])
-    rows = profile.profile(profile.Subject(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
-    by_key = {r["key"]: r for r in rows}
+    pairs = pipeline.plan(["onnx"], ["int8"]) + pipeline.plan(["coreml"], ["fp16"]) + pipeline.plan(["mlx"], ["q4"])
+    rows = profile.profile(pipeline.RandomBuild(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
+    by_key = {r.key: r for r in rows}
     assert list(by_key) == ["onnx_fp32", "onnx_int8", "coreml_fp16", "mlx_q4"]  # the base first, then what derives
     for r in rows:
-        assert r["status"] == profile.MEASURED, r["notes"]
-        assert r["weights"].startswith(RANDOM_WEIGHTS)
-        assert r["params"] == total_params(arch)
-        assert r["size_bytes"] > 0 and r["convert_s"] > 0 and r["convert_peak_rss_bytes"] > 0
-        assert not any(word in key for key in r for word in ACCURACY_WORDS)
-    assert by_key["onnx_int8"]["size_bytes"] < by_key["onnx_fp32"]["size_bytes"]
-    assert by_key["mlx_q4"]["size_bytes"] < by_key["onnx_int8"]["size_bytes"]
-    assert by_key["onnx_fp32"]["p50_ms_b1"] > 0 and by_key["onnx_fp32"]["p50_ms_b4"] > 0
-    assert by_key["onnx_fp32"]["load_rss_bytes"] > 0
-    assert "not measured on this platform" in " ".join(by_key["coreml_fp16"]["notes"])  # Linux CI
-    assert by_key["coreml_fp16"]["load_s"] is None
-    assert "not timed" in " ".join(by_key["mlx_q4"]["notes"]) and "p50_ms_b1" not in by_key["mlx_q4"]
+        assert r.status is Status.MEASURED, r.notes
+        assert r.weights.startswith(RANDOM_WEIGHTS) and r.accuracy is None
+        assert r.params == total_params(arch) and r.model == arch.name
+        assert r.size_bytes > 0 and r.convert_s > 0 and r.convert_peak_rss_bytes > 0
+        assert r.path is None  # full-size artifacts are removed once measured
+    assert by_key["onnx_int8"].size_bytes < by_key["onnx_fp32"].size_bytes
+    assert by_key["mlx_q4"].size_bytes < by_key["onnx_int8"].size_bytes
+    assert by_key["onnx_fp32"].latency_at(1).p50_s > 0 and by_key["onnx_fp32"].latency_at(4).p50_s > 0
+    assert by_key["onnx_fp32"].load_rss_bytes > 0
+    assert "not measured on this platform" in " ".join(by_key["coreml_fp16"].notes)  # Linux CI
+    assert by_key["coreml_fp16"].load_s is None
+    mlx_note = " ".join(by_key["mlx_q4"].notes)
+    assert "not representative of the target device" in mlx_note and by_key["mlx_q4"].latency == ()
 
-    again = profile.profile(profile.Subject(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
-    assert all(r["from_cache"] for r in again)
-    assert [r["size_bytes"] for r in again] == [r["size_bytes"] for r in rows]
-    other_seed = profile.profile(profile.Subject(arch, seed=1), pairs[:1], recipe(arch), batch_sizes=(1, 4), repeats=2)
-    assert not other_seed[0]["from_cache"]
+    again = profile.profile(pipeline.RandomBuild(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
+    assert all(r.from_cache for r in again)
+    assert [r.size_bytes for r in again] == [r.size_bytes for r in rows]
+    other_seed = profile.profile(pipeline.RandomBuild(arch, seed=1), pairs[:1], recipe(arch), batch_sizes=(1, 4),
+                                 repeats=2)
+    assert not other_seed[0].from_cache
 
 
 def test_gemma_converts_to_mlx_with_its_dense_head_inside_the_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     arch = tiny("embeddinggemma-300m")
     assert arch.dense == ((64, 256, False, "Identity"), (256, 64, False, "Identity"))
-    (row,) = profile.profile(profile.Subject(arch), [("mlx", "q4")], recipe(arch), repeats=1)
-    assert row["status"] == profile.MEASURED, row["notes"]
-    assert row["family"] == "gemma3_text" and row["load_rss_bytes"] > 0
+    (row,) = profile.profile(pipeline.RandomBuild(arch), [("mlx", "q4")], recipe(arch), repeats=1)
+    assert row.status is Status.MEASURED, row.notes
+    assert row.model == arch.name and row.load_rss_bytes > 0
 
 
 def test_a_step_past_the_memory_limit_keeps_its_peak_and_the_run_goes_on(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     arch = tiny("qwen3-embedding-0.6b")
-    pairs = measure.plan(["onnx"], ["int8"]) + [("mlx", "q4")]
+    pairs = pipeline.plan(["onnx"], ["int8"]) + [("mlx", "q4")]
     limit = 50 * 10**6  # below any interpreter with torch imported: the first sample kills it
-    rows = profile.profile(profile.Subject(arch), pairs, recipe(arch), memory_limit_bytes=limit)
+    rows = profile.profile(pipeline.RandomBuild(arch), pairs, recipe(arch), limits=pipeline.Limits(limit))
     fp32, int8, q4 = rows
-    assert fp32["status"] == "killed" and fp32["convert_peak_rss_bytes"] > limit
-    assert "killed at" in fp32["notes"][0] and "memory limit of 0.1 GB" in fp32["notes"][0]
-    assert int8["status"] == "not built" and "onnx_fp32, which was not built" in int8["notes"][0]
-    assert q4["status"] == "killed"  # the next format was still tried
+    assert fp32.status is Status.KILLED and fp32.convert_peak_rss_bytes > limit
+    assert "killed at" in fp32.notes[0] and "memory limit of 0.1 GB" in fp32.notes[0]
+    assert int8.status is Status.NOT_BUILT and "onnx_fp32, which was not built" in int8.notes[0]
+    assert q4.status is Status.KILLED  # the next format was still tried
     assert not list((tmp_path / "cache").glob("profiles/*.json"))  # only measured rows are kept
 
 
 def test_skipped_variants_say_why_and_do_not_stop_the_rest_coming_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     arch = tiny("qwen3-embedding-0.6b")
-    pairs = measure.plan(["onnx"], ["int8"])
+    pairs = pipeline.plan(["onnx"], ["int8"])
     skip = {"int8": "left to the fit: too slow"}
-    first = profile.profile(profile.Subject(arch), pairs, recipe(arch), skip=skip)
-    again = profile.profile(profile.Subject(arch), pairs, recipe(arch), skip=skip)
+    first = profile.profile(pipeline.RandomBuild(arch), pairs, recipe(arch), skip=skip)
+    again = profile.profile(pipeline.RandomBuild(arch), pairs, recipe(arch), skip=skip)
     for rows in (first, again):
         fp32, int8 = rows
-        assert fp32["status"] == profile.MEASURED
-        assert int8["status"] == "left to the fit" and int8["notes"] == ["left to the fit: too slow"]
-        assert int8["size_bytes"] is None
-    assert again[0]["from_cache"] and again[0]["size_bytes"] == first[0]["size_bytes"]
+        assert fp32.status is Status.MEASURED
+        assert int8.status is Status.LEFT_TO_FIT and int8.notes == ("left to the fit: too slow",)
+        assert int8.size_bytes is None
+    assert again[0].from_cache and again[0].size_bytes == first[0].size_bytes
 
 
 # ---------------------------------------------------------------- fit, projection, verdicts (synthetic rows)
@@ -102,11 +105,9 @@ def synthetic_rows(sizes_b, size_gb=lambda b: 0.05 + 2.0 * b, rss_gb=lambda b: 1
     fmt, name = variant.split("_")
     rows = []
     for b in sizes_b:
-        rows.append({"model": model.format(b), "family": "qwen3", "params": int(b * 1e9), "format": fmt,
-                     "variant": name, "key": variant, "weights": f"{RANDOM_WEIGHTS} (seed 0)",
-                     "status": profile.MEASURED, "size_bytes": size_gb(b) * 1e9, "convert_s": 10 + 40 * b,
-                     "convert_peak_rss_bytes": rss_gb(b) * 1e9, "load_s": None, "load_rss_bytes": None,
-                     "notes": [], "from_cache": False})
+        rows.append(ArtifactRow(fmt, name, f"{RANDOM_WEIGHTS} (seed 0)", model=model.format(b), params=int(b * 1e9),
+                                size_bytes=int(size_gb(b) * 1e9), convert_s=10 + 40 * b,
+                                convert_peak_rss_bytes=int(rss_gb(b) * 1e9)))
     return rows
 
 
@@ -115,7 +116,7 @@ def test_the_fit_recovers_a_known_line_and_projects_with_an_interval():
     rng = np.random.default_rng(0)
     noisy = synthetic_rows([0.05, 0.12, 0.3, 0.6], size_gb=lambda b: 0.05 + 2.0 * b + rng.normal(0, 0.01),
                            variant="onnx_fp16")
-    table = scale.frame(rows + noisy)
+    table = scale.frame(rows + noisy, [])
     fitted = scale.fits(table, set(table["model"]))
     exact = fitted[(fitted["variant"] == "coreml_fp16") & (fitted["quantity"] == "size GB")].iloc[0]
     assert exact["per B"] == pytest.approx(2.0) and exact["intercept"] == pytest.approx(0.05)
@@ -131,14 +132,14 @@ def test_the_fit_recovers_a_known_line_and_projects_with_an_interval():
 
 
 def test_too_few_sizes_give_no_fit():
-    table = scale.frame(synthetic_rows([0.05, 0.6]))
+    table = scale.frame(synthetic_rows([0.05, 0.6]), [])
     assert scale.fits(table, set(table["model"])).empty
 
 
 def test_a_measured_row_beats_the_projection_for_its_model():
     rows = synthetic_rows([0.05, 0.12, 0.3]) + synthetic_rows([4.02], size_gb=lambda b: 8.04,
                                                               model="qwen3-embedding-4b")
-    table = scale.frame(rows)
+    table = scale.frame(rows, [])
     values = scale.values_table(table, scale.fits(table, set(table["model"])), ["qwen3-embedding-4b"])
     at_4b = values[(values["model"] == "qwen3-embedding-4b") & (values["quantity"] == "size GB")]
     assert list(at_4b["kind"]) == ["measured"] and at_4b["value"].iloc[0] == pytest.approx(8.04)
@@ -172,7 +173,7 @@ def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
 
 
 def test_claims_and_records_name_the_random_weights():
-    table = scale.frame(synthetic_rows([0.05, 0.12, 0.3]))
+    table = scale.frame(synthetic_rows([0.05, 0.12, 0.3]), [])
     verdicts = scale.verdicts(scale.values_table(table, scale.fits(table, set(table["model"])), ["qwen3-embedding-4b"]))
     claims = scale.claim_records(verdicts)
     assert len(claims) == len(scale.CLAIMS) and all(c.kind.endswith("random weights") for c in claims)
@@ -212,6 +213,9 @@ def test_notebook_on_a_tiny_series(tmp_path, monkeypatch):
     sizes = {k: v for k, v in data["results"].items() if k.startswith("size_gb_onnx_fp32")}
     assert len(sizes) == 3 and all(v > 0 for v in sizes.values())
     assert all(RANDOM_WEIGHTS in data["notes"][k] for k in sizes)
+    typed = rows_from_results(data)  # the same rows, typed, for any study that reads 05
+    assert sorted(r.size_bytes / 1e9 for r in typed) == pytest.approx(sorted(sizes.values()))
+    assert all(r.weights.startswith(RANDOM_WEIGHTS) and r.accuracy is None and r.params > 0 for r in typed)
     (headline,) = data["headline"]  # the first network's size: one number on the index, not every quantity
     assert headline.startswith("size_gb_onnx_fp32_") and "0.01B" in headline
     (fp32_claim,) = [c for c in data["claims"] if "FP32 (2.3GB)" in c["quote"]]

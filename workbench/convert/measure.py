@@ -1,87 +1,29 @@
-"""Build and measure artifacts: each conversion and each evaluation in its own clean child process.
+"""Study 03's measurements: every (format, variant) of a checkpoint built, opened and then evaluated.
 
-A conversion's child reports wall time and peak RSS; an evaluation's child reports RSS after
-loading, the embeddings of every evaluation set and the latency. Artifacts are taken from the
-artifact cache when an identical one was built before (its recorded cost comes with it).
-Nothing here branches on a format: every format is reached through `registry.get(name)`.
+The shared runner (`workbench.convert.pipeline`) builds and opens each artifact in its own child process; this
+module adds a third child per artifact that embeds every evaluation set with it and times it on real queries.
+Artifacts are kept in the artifact cache, keyed by everything that can change them.
 """
 
 from __future__ import annotations
 
-import tempfile
-import time
-import traceback
-import warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from workbench.convert import artifacts, registry
+from workbench.convert import artifacts, pipeline, registry
+from workbench.convert.rows import TRAINED, ArtifactRow
 from workbench.core import comparison, evaluation
-from workbench.core.cache import cache_dir
 from workbench.core.embedding import Recipe
 from workbench.core.models import LoadedModel, load_model
 from workbench.core.params import as_list
-from workbench.core.precision import PlatformNotAvailable
 from workbench.core.progress import quiet_transformers
-from workbench.core.resources import ChildProcessFailed, current_rss_bytes, dir_size_bytes, run_in_child
 
 REFERENCE = ("torch", "fp32")
-# Children fork from a server that imported these once: three steps per variant start in milliseconds, not in
-# the 5-10 s each import of torch, transformers and a runtime takes. What the server holds counts in every
-# child's baseline RSS, so a step's own RSS (peak minus baseline) is unchanged.
-CHILD_PRELOAD = ("workbench.convert.measure", "transformers", "onnxruntime", "coremltools", "mlx_embeddings.utils")
+CHILD_PRELOAD = ("workbench.convert.measure", *pipeline.CHILD_PRELOAD)  # the evaluation step lives here
 
 
-def plan(formats, variants) -> list[tuple[str, str]]:
-    """(format, variant) pairs to run: requested variants each format knows, its base variant first."""
-    formats = list(dict.fromkeys(as_list(formats, "formats")))
-    variants = list(dict.fromkeys(as_list(variants, "variants")))
-    converters = {f: registry.get(f) for f in formats}
-    known = {v for c in converters.values() for v in c.variants}
-    stray = [v for v in variants if v not in known]
-    if stray:
-        raise ValueError(f"variant {stray[0]!r} belongs to none of {', '.join(formats)}; known: "
-                         + "; ".join(f"{f}: {', '.join(c.variants)}" for f, c in converters.items()))
-    pairs = []
-    for f, c in converters.items():
-        wanted = [v for v in c.variants if v in variants]
-        if any(c.derives(v) for v in wanted):  # the base is built first, even when not asked for
-            wanted = [c.base] + [v for v in wanted if v != c.base]
-        pairs += [(f, v) for v in wanted]
-    return pairs
-
-
-def variant_key(fmt: str, variant: str) -> str:
-    return f"{fmt}_{variant}"
-
-
-# ---------------------------------------------------------------- child-process steps (module level for spawn)
-
-
-def convert_step(fmt: str, variant: str, model: str, recipe: Recipe, folder: str, base: str | None) -> str:
-    """Write one artifact; runs in its own process so its peak RSS is the conversion's."""
-    quiet_transformers()
-    return str(registry.get(fmt).convert(lambda: load_model(model), recipe, variant, folder, base))
-
-
-def load_step(fmt: str, path: str, spec, recipe: Recipe, ids, mask) -> dict:
-    """Open the artifact with its real runtime, alone in a process: seconds and resident memory it takes.
-
-    Where the runtime runs here but its speed means nothing for the target device, one call on the
-    given tokens is timed for the row's note instead of a latency table entry.
-    """
-    before, start = current_rss_bytes(), time.perf_counter()
-    runtime = registry.get(fmt).load(path, spec, recipe)
-    out = {"load_s": time.perf_counter() - start, "load_rss_bytes": current_rss_bytes() - before,
-           "runtime": runtime.description, "representative": runtime.representative}
-    if not runtime.representative:
-        start = time.perf_counter()
-        runtime.encode(ids, mask)
-        out["one_call_ms"] = (time.perf_counter() - start) * 1e3
-    return out
+# ---------------------------------------------------------------- the evaluation step (module level for spawn)
 
 
 def evaluate_step(fmt: str, variant: str, model: str, path: str | None, sha256: str, data_args: tuple,
@@ -94,7 +36,7 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str | None, sha256: 
     quiet_transformers()
     loaded = load_model(model)
     data = evaluation.load_eval_data(*data_args)
-    key = variant_key(fmt, variant)
+    key = pipeline.variant_key(fmt, variant)
     if (fmt, variant) == REFERENCE:
         runtime, runner = registry.Runtime(None, "torch FP32 reference"), loaded
     else:
@@ -114,23 +56,12 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str | None, sha256: 
 # ---------------------------------------------------------------- the rows
 
 
-@dataclass
-class Variant:
-    """One measured row: what it cost to make, what it keeps, how fast it runs (None: not measured)."""
+@dataclass(frozen=True)
+class Measured:
+    """The rows, the torch FP32 reference first, and per row key what its evaluation returned (embeddings, latency)."""
 
-    fmt: str
-    variant: str
-    path: str | None = None
-    size_bytes: int | None = None
-    convert: artifacts.Cached | None = None  # the artifact and what building it cost
-    evaluated: dict | None = None
-    notes: list[str] = field(default_factory=list)
-    cached: bool = False  # the artifact came from the cache; `convert` holds the cost measured when it was built
-    loaded: dict | None = None  # load_step's load time and RSS of the artifact in its own runtime
-
-    @property
-    def key(self) -> str:
-        return variant_key(self.fmt, self.variant)
+    rows: list[ArtifactRow]
+    evaluated: dict[str, dict]
 
 
 def parameter_count(loaded: LoadedModel) -> int:
@@ -142,88 +73,38 @@ def fp32_bytes(loaded: LoadedModel) -> int:
     return 4 * parameter_count(loaded)
 
 
-@contextmanager
-def _artifact_root():
-    """The artifact cache folder, or a temporary one removed afterwards when the cache is off."""
-    folder = cache_dir()
-    if folder is not None:
-        (folder / "artifacts").mkdir(parents=True, exist_ok=True)
-        yield folder / "artifacts"
-        return
-    with tempfile.TemporaryDirectory(prefix="workbench-artifacts-") as scratch:
-        yield Path(scratch)
-
-
-def _build(row: Variant, loaded: LoadedModel, model: str, recipe: Recipe, root: Path, base: Variant | None) -> None:
-    """Find the artifact in the cache or convert it in a child, then size it."""
-    converter = registry.get(row.fmt)
-    base_key = base.convert.key if base is not None else ""
-    key = artifacts.artifact_key(converter, row.variant, loaded, recipe, base_key)
-    found = artifacts.lookup(root, key)
-    row.cached = found is not None
-    if found is None:
-        with tempfile.TemporaryDirectory(prefix="convert-", dir=root) as scratch:
-            built = run_in_child(convert_step, row.fmt, row.variant, model, recipe, scratch,
-                                 base.path if base is not None else None, preload=CHILD_PRELOAD)
-            found = artifacts.store(root, key, built.value, built.seconds, built.peak_rss_bytes,
-                                    built.baseline_rss_bytes)
-    row.convert, row.path = found, str(found.path)
-    row.size_bytes = dir_size_bytes(found.path)
-
-
-def _open(row: Variant, loaded: LoadedModel, recipe: Recipe) -> dict | None:
-    """The artifact's load time and RSS from its own runtime, or None (with the reason in the row) where it cannot run."""
+def _probe(loaded: LoadedModel, recipe: Recipe) -> pipeline.Probe:
+    """One real query at the recipe's length: the call timed for a runtime that is not representative here."""
     tokens = loaded.tokenizer([loaded.spec.query_prompt + "a query to time one call"], padding="max_length",
                               truncation=True, max_length=recipe.max_length, return_tensors="np")
-    try:
-        opened = run_in_child(load_step, row.fmt, row.path, loaded.spec, recipe, tokens["input_ids"].astype(np.int64),
-                              tokens["attention_mask"].astype(np.int64), preload=CHILD_PRELOAD).value
-    except PlatformNotAvailable as exc:
-        row.notes.append(f"{exc} (load and latency)")
-        return None
-    if not opened["representative"]:
-        row.notes.append(f"{opened['runtime']}: one batch-1 call took {opened['one_call_ms']:,.0f} ms here, not "
-                         "representative of the target device, so no latency is reported; accuracy from the stand-in")
-    return opened
+    return pipeline.Probe(tokens["input_ids"].astype(np.int64), tokens["attention_mask"].astype(np.int64))
 
 
 def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recipe: Recipe, batch_sizes=(1, 32),
-                 repeats: int = 10, batch_size: int = 32) -> list[Variant]:
+                 repeats: int = 10, batch_size: int = 32, limits: pipeline.Limits | None = None) -> Measured:
     """The torch FP32 reference first, then each (format, variant): built (or taken from the cache) and evaluated.
 
-    A variant that cannot run here, or whose converter raises, becomes a row with a note; the
-    rows already measured are kept.
+    A variant that cannot run here, or whose converter raises, becomes a row with its status and a note; the
+    rows already measured are kept. Each step runs under `limits` (default: the memory available now).
     """
     batch_sizes = tuple(int(b) for b in as_list(batch_sizes, "batch_sizes"))
+    limits = limits or pipeline.Limits(pipeline.default_memory_limit(), preload=CHILD_PRELOAD)
     args = (data_args, recipe, batch_sizes, repeats, batch_size)
-    reference = Variant(*REFERENCE, size_bytes=fp32_bytes(loaded))
-    reference.evaluated = run_in_child(evaluate_step, *REFERENCE, model, None, "", *args, True,
-                                       preload=CHILD_PRELOAD).value
-    rows, built = [reference], {}
-    with _artifact_root() as root:
-        for fmt, variant in pairs:
-            row = Variant(fmt, variant)
-            rows.append(row)
-            converter = registry.get(fmt)
-            base = built.get((fmt, converter.base)) if converter.derives(variant) else None
-            try:
-                converter.preflight(loaded)
-                if converter.derives(variant) and base is None:
-                    raise PlatformNotAvailable(f"not built: it derives from {variant_key(fmt, converter.base)}, "
-                                               "which was not built")
-                _build(row, loaded, model, recipe, root, base)
-                built[(fmt, variant)] = row
-                row.loaded = _open(row, loaded, recipe)
-                use_runtime = row.loaded is not None and row.loaded["representative"]
-                row.evaluated = run_in_child(evaluate_step, fmt, variant, model, row.path, row.convert.sha256,
-                                             *args, use_runtime, preload=CHILD_PRELOAD).value
-            except (PlatformNotAvailable, ChildProcessFailed) as exc:
-                row.notes.append(str(exc))
-            except Exception as exc:  # one variant's converter bug must not cost the rows already measured
-                summary = f"{type(exc).__name__}: {(str(exc).strip() or 'no message').splitlines()[0]}"
-                row.notes.append(f"failed on this machine ({summary})")
-                warnings.warn(f"{row.key} failed; its row carries the note. Traceback:\n"
-                              + "".join(traceback.format_exception(exc)), stacklevel=2)
-            if converter.outside_graph and row.path:
-                row.notes.append(converter.outside_graph)
-    return rows
+    params = parameter_count(loaded)
+    reference = ArtifactRow(*REFERENCE, TRAINED, model=model, params=params, size_bytes=fp32_bytes(loaded))
+    evaluated = {reference.key: limits.run(evaluate_step, *REFERENCE, model, None, "", *args, True).value}
+    reference = replace(reference, runtime=evaluated[reference.key]["runtime"])
+
+    def evaluate(row: ArtifactRow, artifact: artifacts.Cached, opened: dict | None) -> ArtifactRow:
+        use_runtime = opened is not None and opened["representative"]
+        evaluated[row.key] = limits.run(evaluate_step, row.format, row.variant, model, row.path, artifact.sha256,
+                                        *args, use_runtime).value
+        notes = row.notes if use_runtime else (*row.notes, "accuracy from the stand-in")
+        return replace(row, runtime=evaluated[row.key]["runtime"], notes=notes)
+
+    def cache_key(converter: registry.Converter, variant: str, base_key: str) -> str:
+        return artifacts.artifact_key(converter, variant, loaded, recipe, base_key)
+
+    rows = pipeline.run(pipeline.Checkpoint(model), loaded.spec, list(pairs), recipe, _probe(loaded, recipe), limits,
+                        preflight_model=loaded, cache_key=cache_key, evaluate=evaluate, model=model, params=params)
+    return Measured([reference, *rows], evaluated)

@@ -8,11 +8,24 @@ pages turn them into MB and ms at the edge (`workbench.core.units`). None means 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields
+from enum import Enum
 
 ARTIFACTS_TABLE = "artifacts"  # the results.json table that holds them
 TRAINED = "trained"  # the weights of a real checkpoint (study 05's rows carry their random seed instead)
-SCHEMA = "artifact-row/1"  # bumped when a field changes meaning; readers refuse what they do not know
+SCHEMA = "artifact-row/2"  # bumped when a field changes meaning; readers refuse what they do not know
+READABLE = (SCHEMA, "artifact-row/1")  # /1: study 03's rows before model, params and status were added
+
+
+class Status(str, Enum):
+    """Whether a row's artifact was built and measured, and if not, why not (its notes say more)."""
+
+    MEASURED = "measured"
+    LEFT_TO_FIT = "left to the fit"  # not run at this size (too slow here); the size series' fit projects it
+    NOT_ON_PLATFORM = "not on this platform"
+    NOT_BUILT = "not built"  # derives from a base that was not built
+    KILLED = "killed"  # stopped past the memory or time limit; the peak it reached is kept
+    FAILED = "failed"
 
 
 class RowSchemaError(ValueError):
@@ -49,7 +62,11 @@ class ArtifactRow:
     format: str
     variant: str
     weights: str  # TRAINED for a real checkpoint; otherwise what the random weights were
-    path: str | None = None
+    _: KW_ONLY  # the rest by name: too many numbers of one type to get right by position
+    model: str = ""  # the network the artifact was made from
+    params: int | None = None  # its parameter count
+    status: Status = Status.MEASURED
+    path: str | None = None  # where the artifact is kept (None when it was removed after measuring)
     size_bytes: int | None = None
     convert_s: float | None = None
     convert_peak_rss_bytes: int | None = None
@@ -70,14 +87,14 @@ class ArtifactRow:
         return next((x for x in self.latency if x.batch == batch), None)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "status": self.status.value}
 
     @classmethod
     def from_dict(cls, raw) -> "ArtifactRow":
         """A row as results.json holds it; anything malformed raises RowSchemaError naming the field."""
         if not isinstance(raw, dict):
             raise RowSchemaError(f"an artifact row must be an object; got {type(raw).__name__}")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"_"}
         stray = sorted(set(raw) - known)
         if stray:
             raise RowSchemaError(f"artifact row has unknown field(s) {', '.join(stray)}; known: {', '.join(sorted(known))}")
@@ -85,7 +102,12 @@ class ArtifactRow:
             if not isinstance(raw.get(name), str):
                 raise RowSchemaError(f"artifact row field {name!r} must be a string; got {raw.get(name)!r}")
         values = dict(raw)
-        for name in ("size_bytes", "convert_peak_rss_bytes", "convert_step_rss_bytes", "load_rss_bytes"):
+        try:
+            values["status"] = Status(raw.get("status", Status.MEASURED))
+        except ValueError:
+            raise RowSchemaError(f"artifact row field 'status' must be one of {', '.join(s.value for s in Status)}; "
+                                 f"got {raw.get('status')!r}") from None
+        for name in ("params", "size_bytes", "convert_peak_rss_bytes", "convert_step_rss_bytes", "load_rss_bytes"):
             values[name] = _number(raw, name, int)
         for name in ("convert_s", "load_s"):
             values[name] = _number(raw, name, float)
@@ -116,13 +138,19 @@ def table_payload(rows: list[ArtifactRow]) -> dict:
     return {"schema": SCHEMA, "rows": [row.as_dict() for row in rows]}
 
 
+def record_rows(run, rows: list[ArtifactRow]) -> None:
+    """Write the rows into a run's results.json as the typed table other studies read (`rows_from_results`)."""
+    run.record_table(ARTIFACTS_TABLE, table_payload(rows))
+
+
 def rows_from_results(payload: dict) -> list[ArtifactRow] | None:
     """The artifact rows a results.json holds, typed; None for a run written before rows were recorded."""
     table = (payload.get("tables") or {}).get(ARTIFACTS_TABLE)
     if table is None:
         return None
-    if not isinstance(table, dict) or table.get("schema") != SCHEMA:
+    if not isinstance(table, dict) or table.get("schema") not in READABLE:
         found = table.get("schema") if isinstance(table, dict) else type(table).__name__
-        raise RowSchemaError(f"tables.{ARTIFACTS_TABLE} has schema {found!r}; this workbench reads {SCHEMA!r}: "
+        raise RowSchemaError(f"tables.{ARTIFACTS_TABLE} has schema {found!r}; this workbench reads "
+                             f"{' or '.join(map(repr, READABLE))}: "
                              "re-run the study with this version")
     return [ArtifactRow.from_dict(row) for row in table.get("rows") or []]

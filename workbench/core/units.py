@@ -16,3 +16,4 @@ MILLION = 10**6
 BILLION = 10**9
 MS = 1e-3  # seconds in a millisecond
 
+MINUTE = 60.0  # seconds in a minute

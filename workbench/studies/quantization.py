@@ -14,8 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from workbench.convert.measure import Variant
-from workbench.convert.rows import ARTIFACTS_TABLE, TRAINED, Accuracy, ArtifactRow, Latency, table_payload
+from workbench.convert.measure import Measured
+from workbench.convert.rows import Accuracy, ArtifactRow, Latency
 from workbench.core import comparison, evaluation
 from workbench.core.embedding import Embeddings
 from workbench.core.units import MB, MS
@@ -28,49 +28,49 @@ def _shipped(embedded: evaluation.EmbeddedData) -> evaluation.EmbeddedData:
                                 if isinstance(e, Embeddings)})
 
 
-def comparisons(rows: list[Variant], data) -> dict[str, comparison.Comparison]:
+def comparisons(measured: Measured, data) -> dict[str, comparison.Comparison]:
     """Each evaluated variant against the torch FP32 reference, on the final (shipped) vectors."""
-    ref = _shipped(rows[0].evaluated["embedded"])
-    return {r.key: comparison.compare(ref, _shipped(r.evaluated["embedded"]), data)
-            for r in rows[1:] if r.evaluated}
+    reference, *others = measured.rows
+    ref = _shipped(measured.evaluated[reference.key]["embedded"])
+    return {r.key: comparison.compare(ref, _shipped(measured.evaluated[r.key]["embedded"]), data)
+            for r in others if r.key in measured.evaluated}
 
 
-def artifact_rows(rows: list[Variant], compared: dict, data) -> list[ArtifactRow]:
-    """The measured rows as the typed records results.json stores and study 07 reads (SI units)."""
-    ref_quality = evaluation.quality(rows[0].evaluated["embedded"], data)
+def _accuracy(embedded, compared: comparison.Comparison | None, ref_quality: dict, data,
+              reference: bool) -> Accuracy:
+    """What a variant keeps of the reference: similarity per text and the retention of each task's score."""
+    q = evaluation.quality(embedded, data)
+    kept = {k: 100.0 * q[k] / ref_quality[k] if k in q and ref_quality.get(k) else None
+            for k in ("sts_spearman", "ndcg10")}
+    similarity = dict(mean_cosine=1.0, min_cosine=1.0) if reference else {}
+    if compared is not None:
+        cos = compared.per_text["cosine"]
+        similarity = dict(mean_cosine=float(cos.mean()), min_cosine=float(cos.min()),
+                          drift_p50=float(compared.drift["p50"]), drift_p99=float(compared.drift["p99"]),
+                          top1_agreement=float(compared.agreement["top1_agreement"]),
+                          overlap_at_10=float(compared.agreement["overlap_at_k"]))
+    return Accuracy(**similarity, sts_kept_pct=kept["sts_spearman"], ndcg10_kept_pct=kept["ndcg10"])
+
+
+def artifact_rows(measured: Measured, compared: dict, data) -> list[ArtifactRow]:
+    """The runner's rows with the latency and accuracy of their evaluation: what results.json stores and 07 reads."""
+    reference = measured.rows[0]
+    ref_quality = evaluation.quality(measured.evaluated[reference.key]["embedded"], data)
     out = []
-    for r in rows:
-        e, c = r.evaluated, compared.get(r.key)
-        lat = e.get("latency") if e else None
+    for r in measured.rows:
+        notes = (*(["artifact from the cache; conversion cost as measured when it was built"] if r.from_cache else []),
+                 *r.notes)
+        e = measured.evaluated.get(r.key)
+        if e is None:
+            out.append(replace(r, notes=notes))
+            continue
+        lat = e.get("latency")
         own = lat[lat["precision"] == r.key] if lat is not None else None
         latency = tuple(Latency(int(x["batch"]), x["p50_ms"] * MS, x["p95_ms"] * MS)
-                        for _, x in own.iterrows()) if own is not None else ()
-        accuracy = None
-        if e:
-            q = evaluation.quality(e["embedded"], data)
-            kept = {k: 100.0 * q[k] / ref_quality[k] if k in q and ref_quality.get(k) else None
-                    for k in ("sts_spearman", "ndcg10")}
-            similarity = dict(mean_cosine=1.0, min_cosine=1.0) if r is rows[0] else {}
-            if c is not None:
-                cos = c.per_text["cosine"]
-                similarity = dict(mean_cosine=float(cos.mean()), min_cosine=float(cos.min()),
-                                  drift_p50=float(c.drift["p50"]), drift_p99=float(c.drift["p99"]),
-                                  top1_agreement=float(c.agreement["top1_agreement"]),
-                                  overlap_at_10=float(c.agreement["overlap_at_k"]))
-            accuracy = Accuracy(**similarity, sts_kept_pct=kept["sts_spearman"], ndcg10_kept_pct=kept["ndcg10"])
-        notes = ([e["runtime"]] if e else [])
-        notes += ["artifact from the cache; conversion cost as measured when it was built"] if r.cached else []
-        out.append(ArtifactRow(
-            r.fmt, r.variant, TRAINED, r.path, r.size_bytes, r.convert.seconds if r.convert else None,
-            r.convert.peak_rss_bytes if r.convert else None, r.convert.step_rss_bytes if r.convert else None,
-            r.loaded["load_s"] if r.loaded else None, r.loaded["load_rss_bytes"] if r.loaded else None, latency,
-            accuracy, e["runtime"] if e else "", r.cached, tuple(notes + r.notes)))
+                        for _, x in own.iterrows()) if own is not None else r.latency
+        out.append(replace(r, latency=latency, notes=(e["runtime"], *notes),
+                           accuracy=_accuracy(e["embedded"], compared.get(r.key), ref_quality, data, r is reference)))
     return out
-
-
-def record_rows(run, artifacts: list[ArtifactRow]) -> None:
-    """Write the rows into results.json as the typed table study 07 reads."""
-    run.record_table(ARTIFACTS_TABLE, table_payload(artifacts))
 
 
 def _or_nan(value) -> float:
@@ -138,7 +138,7 @@ def verdict_html(frame: pd.DataFrame) -> str:
     return "<p>" + "<br>".join(parts) + "</p>"
 
 
-def latency_frame(rows: list[Variant]) -> pd.DataFrame:
+def latency_frame(measured: Measured) -> pd.DataFrame:
     """Every timed variant's latency rows, named by variant (the shape `plots.latency_bars` draws)."""
-    frames = [r.evaluated["latency"] for r in rows if r.evaluated and r.evaluated.get("latency") is not None]
+    frames = [e["latency"] for e in measured.evaluated.values() if e.get("latency") is not None]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

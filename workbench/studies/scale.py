@@ -14,23 +14,30 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.convert import measure, profile
+from workbench.convert import pipeline, profile
+from workbench.convert.rows import ArtifactRow, Status
 from workbench.core.architectures import Architecture, architecture, total_params
 from workbench.core.embedding import Recipe
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
-from workbench.core.units import BILLION, GB
+from workbench.core.units import BILLION, GB, MS
 from workbench.run.claims import Claim, verdict_of
 from workbench.run.formatting import significant
 
-# quantity label -> (row field, scale to the label's unit)
+
+def _p50(batch: int):
+    """The row's median latency at `batch`, in seconds, or None where it was not timed."""
+    return lambda row: (lat.p50_s if (lat := row.latency_at(batch)) is not None else None)
+
+
+# quantity label -> (the row's SI value, that value's size in the label's unit)
 QUANTITIES = {
-    "size GB": ("size_bytes", 1 / GB),
-    "peak convert RSS GB": ("convert_peak_rss_bytes", 1 / GB),
-    "convert s": ("convert_s", 1.0),
-    "load RSS GB": ("load_rss_bytes", 1 / GB),
-    "load s": ("load_s", 1.0),
-    "p50 ms b1": ("p50_ms_b1", 1.0),
+    "size GB": (lambda row: row.size_bytes, GB),
+    "peak convert RSS GB": (lambda row: row.convert_peak_rss_bytes, GB),
+    "convert s": (lambda row: row.convert_s, 1.0),
+    "load RSS GB": (lambda row: row.load_rss_bytes, GB),
+    "load s": (lambda row: row.load_s, 1.0),
+    "p50 ms b1": (_p50(1), MS),
 }
 MIN_FIT_POINTS = 3
 # What random weights cannot show, per model type, for its fp16 rows (from the model's own card)
@@ -61,7 +68,7 @@ def _variant_map(value, name: str) -> dict:
     """format -> variant names, each format and variant checked against the converters."""
     mapping = {fmt: as_list(names, f"{name}[{fmt!r}]") for fmt, names in as_mapping(value, name).items()}
     for fmt, names in mapping.items():
-        measure.plan([fmt], names)  # an unknown format or variant fails here
+        pipeline.plan([fmt], names)  # an unknown format or variant fails here
     return mapping
 
 
@@ -85,16 +92,16 @@ def series_architectures(base: str, points) -> list:
     return out
 
 
-def run(planned: list[Planned], max_length: int, repeats: int, memory_limit_bytes: int | None,
-        timeout_s: float | None, slow: dict[str, str], slow_above_params: float, seed: int = 0) -> list[dict]:
+def run(planned: list[Planned], max_length: int, repeats: int, limits: pipeline.Limits, slow: dict[str, str],
+        slow_above_params: float, seed: int = 0) -> list[ArtifactRow]:
     """Profile each planned network through its variants; `slow` variants are left to the fit above
     `slow_above_params`, with their reason."""
     rows = []
     for p in planned:
-        pairs = [pair for fmt, wanted in p.variants.items() for pair in measure.plan([fmt], wanted)]
+        pairs = [pair for fmt, wanted in p.variants.items() for pair in pipeline.plan([fmt], wanted)]
         skip = slow if total_params(p.arch) > slow_above_params else {}
-        rows += profile.profile(profile.Subject(p.arch, seed), pairs, recipe_for(p.arch, max_length), p.batch_sizes,
-                                repeats, memory_limit_bytes, timeout_s, skip)
+        rows += profile.profile(pipeline.RandomBuild(p.arch, seed), pairs, recipe_for(p.arch, max_length),
+                                p.batch_sizes, repeats, limits, skip)
     return rows
 
 
@@ -103,19 +110,20 @@ def recipe_for(arch, max_length: int) -> Recipe:
     return Recipe(max_length=max_length, last_n_layers=1, pooling=arch.pooling, normalize=arch.normalize)
 
 
-def frame(rows: list[dict]) -> pd.DataFrame:
+def frame(rows: list[ArtifactRow], planned: list[Planned]) -> pd.DataFrame:
     """One line per (model, variant) in display units; NaN where not measured (the note says why)."""
+    model_types = {p.arch.name: p.arch.config["model_type"] for p in planned}
     out = []
     for r in rows:
-        line = {"model": r["model"], "params B": r["params"] / BILLION, "variant": r["key"], "status": r["status"]}
-        for label, (field, scale) in QUANTITIES.items():
-            value = r.get(field)
-            line[label] = value * scale if value is not None else np.nan
-        if r.get("p50_ms_b32") is not None:
-            line["p50 ms b32"] = r["p50_ms_b32"]
-        caveat = FP16_CAVEATS.get(r["family"]) if r["variant"] == "fp16" else None
-        line["weights / note"] = "; ".join([r["weights"], *r["notes"], *([caveat] if caveat else [])]
-                                           + (["measured in an earlier run (profile cache)"] if r["from_cache"] else []))
+        line = {"model": r.model, "params B": r.params / BILLION, "variant": r.key, "status": r.status.value}
+        for label, (value_of, unit) in QUANTITIES.items():
+            value = value_of(r)
+            line[label] = value / unit if value is not None else np.nan
+        if (b32 := _p50(32)(r)) is not None:
+            line["p50 ms b32"] = b32 / MS
+        caveat = FP16_CAVEATS.get(model_types.get(r.model, "")) if r.variant == "fp16" else None
+        line["weights / note"] = "; ".join([r.weights, *r.notes, *([caveat] if caveat else [])]
+                                           + (["measured in an earlier run (profile cache)"] if r.from_cache else []))
         out.append(line)
     return pd.DataFrame(out)
 
@@ -123,7 +131,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
 def fits(table: pd.DataFrame, family_models: set[str]) -> pd.DataFrame:
     """Per (variant, quantity): intercept + slope against parameters (B) over the family's measured points."""
     out = []
-    measured = table[(table["status"] == profile.MEASURED) & table["model"].isin(family_models)]
+    measured = table[(table["status"] == Status.MEASURED.value) & table["model"].isin(family_models)]
     for (variant, quantity), points in _points(measured):
         if points["params B"].nunique() < MIN_FIT_POINTS:
             continue
@@ -151,7 +159,7 @@ def projections(fitted: pd.DataFrame, table: pd.DataFrame, targets: list[str]) -
         billions = total_params(architecture(name)) / BILLION
         for _, f in fitted.iterrows():
             hit = table[(table["model"] == name) & (table["variant"] == f["variant"])
-                        & (table["status"] == profile.MEASURED)]
+                        & (table["status"] == Status.MEASURED.value)]
             measured = hit[f["quantity"]].dropna() if len(hit) else pd.Series(dtype=float)
             if len(measured):
                 value, half, kind = float(measured.iloc[0]), None, "measured"
@@ -204,7 +212,7 @@ def _value(values: pd.DataFrame, model: str, variant: str, quantity: str):
 
 def values_table(table: pd.DataFrame, fitted: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """Every (model, variant, quantity) this run measured, plus the projections of the fitted family's targets."""
-    measured = table[table["status"] == profile.MEASURED]
+    measured = table[table["status"] == Status.MEASURED.value]
     rows = [{"model": r["model"], "params B": r["params B"], "variant": r["variant"], "quantity": q,
              "value": r[q], "± (95 % prediction)": None, "kind": "measured"}
             for _, r in measured.iterrows() for q in QUANTITIES if np.isfinite(r[q])]
