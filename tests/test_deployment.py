@@ -2,6 +2,8 @@
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -175,6 +177,155 @@ def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files
     assert found.loc["onnx_int8", "size_bytes"] < found.loc["onnx_fp32", "size_bytes"] / 2
     assert found.loc["torch_fp32", "quality_pct"] == 100.0
     assert 50 < found.loc["onnx_int8", "quality_pct"] <= 110
+    # the link into 03's page goes to an id 03 itself writes, not to an anchor made from a heading
+    assert set(found["source_artifact"].str.rsplit("#").str[-1]) == {evidence.ARTIFACTS_SECTION}
+    assert f'id=\\"{evidence.ARTIFACTS_SECTION}\\"' in (tmp_path / "03.ipynb").read_text()
+
+
+# Cells put before a copy of notebook 06's parameters cell. The clock makes two runs time alike: every latency
+# sample is the next reading of a counter whose steps grow by 10 µs, so 07's evidence from two runs compares exactly.
+CLOCK_CELL = """\
+import itertools as _itertools
+import time as _time
+import types as _types
+
+import workbench.core.resources as _resources
+
+_steps, _now = _itertools.count(1), [0.0]
+
+
+def _perf_counter():
+    _now[0] += 1e-5 * next(_steps)
+    return _now[0]
+
+
+_clock = {name: getattr(_time, name) for name in dir(_time) if not name.startswith("_")}
+_resources.time = _types.SimpleNamespace(**{**_clock, "perf_counter": _perf_counter})
+"""
+RENAME_CELL = """\
+import workbench.studies.storage_results as _recorded
+
+_keys, _labels = _recorded.headline_results, _recorded.headline_label
+_recorded.headline_results = lambda *a, **k: {"renamed_" + key: v for key, v in _keys(*a, **k).items()}
+_recorded.headline_label = lambda key: (lambda label: label and "renamed " + label)(_labels(key[len("renamed_"):]))
+"""
+
+
+def _storage_notebook(cells, rename_headings):
+    """Notebook 06 with `cells` run first and, if asked, every heading renamed (and with it nbconvert's anchor)."""
+    from workbench.core.paths import NOTEBOOKS_DIR
+
+    nb = json.loads((NOTEBOOKS_DIR / "06_vector_storage.ipynb").read_text(encoding="utf-8"))
+    renamed = 0
+    for cell in nb["cells"]:
+        if rename_headings and cell["cell_type"] == "markdown":
+            renamed += sum(line.startswith("## ") for line in cell["source"])
+            cell["source"] = [f"## Renamed: {line[3:]}" if line.startswith("## ") else line for line in cell["source"]]
+    assert renamed >= 4 or not rename_headings, "the numbered sections' headings are renamed"
+    nb["cells"][:0] = [{"cell_type": "code", "execution_count": None, "id": f"test-cell-{i}", "metadata": {},
+                        "outputs": [], "source": source} for i, source in enumerate(cells)]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def storage_runs(tmp_path_factory, tiny_bert_dir):
+    """Study 06 run by its own code on the tiny BERT and the bundled sets, twice: as it is, and with every heading
+    and every result key and label renamed. Returns each run as `collect_runs` reads it, and its executed notebook."""
+    import papermill
+
+    from workbench.run.index_page import collect_runs
+
+    work = tmp_path_factory.mktemp("storage-runs")
+    found = {}
+    for name, cells, rename in (("original", [CLOCK_CELL], False), ("renamed", [CLOCK_CELL, RENAME_CELL], True)):
+        source, executed = work / f"{name}.ipynb", work / f"{name}-executed.ipynb"
+        source.write_text(json.dumps(_storage_notebook(cells, rename)), encoding="utf-8")
+        out = work / "reports" / f"06_vector_storage-{name}"
+        papermill.execute_notebook(str(source), str(executed), kernel_name="python3", progress_bar=False,
+                                   parameters=dict(model=str(tiny_bert_dir), max_texts=16, rescore_multipliers=[1, 4],
+                                                   latency_n=[100, 200], n_queries=5, output_dir=str(out)))
+        (run,) = [r for r in collect_runs(work / "reports") if Path(r["_folder"]).name == out.name]
+        found[name] = (run, executed)
+    return found
+
+
+def _fragments(frame, column):
+    """The links' sections, and a check that each link points into its own run's report."""
+    folders = {link.split("/")[1] for link in frame[column]}
+    assert len(folders) == 1, folders
+    return frame.assign(**{column: frame[column].str.split("#").str[1]})
+
+
+def test_07_reads_the_tables_that_06_real_code_wrote_and_they_hold_what_06_measured(storage_runs, tmp_path):
+    from workbench.deploy import evidence
+    from workbench.index.rows import QUALITY_SECTION, SEARCH_SECTION
+    from workbench.run.index_page import collect_runs
+
+    run, _ = storage_runs["original"]
+    folder = Path(run["_folder"])
+    assert {name: t["schema"] for name, t in run["tables"].items()} == {"storage": "storage-row/1",
+                                                                          "search": "search-timing/1"}
+    page = pd.read_csv(folder / "retrieval_retention.csv")  # the page's own table, which 07 does not read
+    page = page[page["dim"] == 32].assign(rescoring=lambda f: [f"×{m} from {s}" if m else "none" for m, s in
+                                                               zip(f["multiplier"], f["rescore from"])])
+    found = evidence.storage_rows(run, "ndcg10")
+    assert len(found) == len(page) == 13, "float32, float16, int8 and uint8 (none, ×1, ×4), binary also from int8"
+    merged = found.merge(page, on=["precision", "rescoring"], validate="one_to_one")
+    assert merged["quality_pct"].tolist() == pytest.approx(merged["nDCG@10 retention (%)"].tolist(), rel=1e-12)
+    rescored = found.set_index(["precision", "rescoring"])["rescoring_bytes_per_vector"]
+    assert (rescored[("binary", "×4 from int8")], rescored[("binary", "×4 from stored")]) == (32, 0)
+    assert (found["source_storage"] == f"../{folder.name}/report.html#{QUALITY_SECTION}").all()
+    sts = evidence.storage_rows(run, "sts").set_index("precision")["quality_pct"]
+    page_sts = pd.read_csv(folder / "sts_retention.csv").set_index("precision")["STS retention (%)"]
+    assert sts["float32"] == 100.0 and sts.tolist() == pytest.approx(page_sts.tolist(), rel=1e-12)
+
+    indexes = evidence.index_rows(run).set_index(["engine", "precision"])
+    curve = pd.read_csv(folder / "search_latency.csv")  # 06's CSV, read here only to check what 07 read instead
+    assert len(indexes) == 6 and set(indexes.index.get_level_values(0)) == {"exact search (faiss flat)",
+                                                                            "HNSW (faiss)"}
+    for (engine, precision), g in curve.groupby(["engine", "precision"]):
+        row = indexes.loc[(evidence.ENGINE_NAMES[engine], precision)]
+        top = g[g["n"] == 200].iloc[0]
+        assert row["disk_bytes_per_item"] == top["disk_bytes_per_item"] and row["max_measured_n"] == 200
+        assert [row["search_ms"](n) for n in g["n"]] == pytest.approx(g["p95_ms"].tolist(), rel=1e-9), "ms, not s"
+        assert row["source_index"].endswith(f"#{SEARCH_SECTION}") and row["dim"] == 32
+
+    # The same run read the way 07 read it before the typed tables: every number the same, only the links differ.
+    old = tmp_path / "reports" / folder.name
+    shutil.copytree(folder, old)
+    written = json.loads((old / "results.json").read_text())
+    (old / "results.json").write_text(json.dumps({k: v for k, v in written.items() if k != "tables"}))
+    (legacy,) = collect_runs(old.parent)
+    for quality in ("ndcg10", "sts"):
+        pd.testing.assert_frame_equal(evidence.storage_rows(legacy, quality).drop(columns="source_storage"),
+                                      evidence.storage_rows(run, quality).drop(columns="source_storage"))
+    before, after = evidence.index_rows(legacy), evidence.index_rows(run)
+    pd.testing.assert_frame_equal(before.drop(columns=["search_ms", "source_index"]),
+                                  after.drop(columns=["search_ms", "source_index"]))
+    for n in (100, 10_000, 1_000_000):
+        assert [f(n) for f in before["search_ms"]] == pytest.approx([f(n) for f in after["search_ms"]], rel=1e-12)
+
+
+def test_renaming_06s_headings_and_result_labels_changes_nothing_in_07s_evidence(storage_runs, tmp_path):
+    from workbench.deploy import evidence
+    from workbench.run.report import notebook_to_html
+
+    (original, _), (renamed, executed) = storage_runs["original"], storage_runs["renamed"]
+    assert not any(key.startswith(("ndcg10_retention_pct", "sts_retention_pct", "full_dimension"))
+                   for key in renamed["results"]), "the result keys 07 once parsed are gone"
+    assert renamed["labels"] and all(label.startswith("renamed ") for label in renamed["labels"].values())
+    for quality in ("ndcg10", "sts"):
+        pd.testing.assert_frame_equal(_fragments(evidence.storage_rows(original, quality), "source_storage"),
+                                      _fragments(evidence.storage_rows(renamed, quality), "source_storage"))
+    before, after = (_fragments(evidence.index_rows(r), "source_index") for r in (original, renamed))
+    pd.testing.assert_frame_equal(before.drop(columns="search_ms"), after.drop(columns="search_ms"))
+    assert [f(n) for f in before["search_ms"] for n in (200, 50_000)] == [f(n) for f in after["search_ms"]
+                                                                         for n in (200, 50_000)]
+    page = notebook_to_html(executed, tmp_path / "report.html").read_text(encoding="utf-8")
+    for section in set(after["source_index"]) | set(_fragments(evidence.storage_rows(renamed, "ndcg10"),
+                                                               "source_storage")["source_storage"]):
+        assert f'id="{section}"' in page, f"07 links to #{section}; the renamed report must still hold it"
+    assert 'id="1.-Quality-kept-per-storage-precision"' not in page, "the heading's own anchor did change"
 
 
 def _run_07(tmp_path, reports, **parameters):

@@ -1,6 +1,8 @@
 """Vector storage: quantised codes, search and rescoring on hand-made vectors, retention, the answer, study 06."""
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -9,9 +11,9 @@ import pytest
 
 from workbench.core.data import RetrievalSet, StsPairs
 from workbench.core.paths import NOTEBOOKS_DIR
-from workbench.index import quantized
+from workbench.index import quantized, rows
 from workbench.index.search_latency import crossover_table, latency_curve
-from workbench.studies import storage
+from workbench.studies import storage, storage_results
 
 
 def _unit(rows):
@@ -193,6 +195,16 @@ def test_storage_notebook_on_a_user_sts_csv_and_a_model_folder(tmp_path, tiny_be
     assert not any(k.startswith("ndcg10") for k in r), "no retrieval set, no retrieval figure"
     assert [c["verdict"] for c in data["claims"]] == ["not measurable here"] * 3
     assert (out / "sts_retention.csv").exists() and (out / "search_latency.csv").exists()
+    typed = {r.precision: r for r in rows.storage_from_results(data)}
+    written = pd.read_csv(out / "sts_retention.csv").set_index("precision")
+    assert list(typed) == list(written.index) == ["float32", "float16", "int8", "uint8", "binary"]
+    assert typed["float32"].sts_kept_pct == 100.0 and typed["float32"].ndcg10_kept_pct is None
+    assert typed["int8"].sts_kept_pct == pytest.approx(written.loc["int8", "STS retention (%)"])
+    assert (typed["binary"].bytes_per_vector, typed["binary"].dim, typed["binary"].model_dim) == (4, 32, 32)
+    curve = pd.read_csv(out / "search_latency.csv")
+    timings = rows.search_from_results(data)
+    assert len(timings) == len(curve) == 12, "2 sizes x 3 precisions x 2 engines"
+    assert [t.p95_s for t in timings] == pytest.approx((curve["p95_ms"] * 1e-3).tolist()), "seconds, not ms"
 
 
 def test_the_measured_crossover_is_interpolated_between_the_sizes_that_bracket_it():
@@ -207,3 +219,57 @@ def test_the_measured_crossover_is_interpolated_between_the_sizes_that_bracket_i
                           for e, ms in (("flat", flat), ("faiss", hnsw))])
     row = crossover_table(curve).iloc[0]
     assert row["crossover N"] == pytest.approx(2000.0) and row["where"] == "interpolated between measured sizes"
+
+
+def test_storage_rows_merge_sts_into_the_unrescored_retrieval_rows_and_survive_results_json():
+    queries, docs, ret, ranges = _hand_retrieval()
+    retrieval = storage.retrieval_table(queries, docs, ret, ["float32", "binary"], [16, 8], ranges, [4], ["int8"])
+    sts = pd.DataFrame({"precision": ["float32", "binary", "float32"], "dim": [16, 16, 8],
+                        "bytes per vector": [64, 2, 32], "STS retention (%)": [100.0, 97.5, 99.0]})
+    made = storage_results.storage_rows(sts, retrieval, 16)
+    assert len(made) == len(retrieval) == 6, "per dimension: float32, binary, binary rescored x4 from int8"
+    by = {(r.precision, r.dim, r.rescore_multiplier): r for r in made}
+    assert by[("binary", 16, 0)].sts_kept_pct == 97.5 and by[("binary", 16, 4)].sts_kept_pct is None
+    assert (by[("binary", 16, 4)].rescore_from, by[("binary", 16, 4)].rescoring_bytes_per_vector) == ("int8", 16)
+    assert by[("binary", 16, 0)].rescore_from is None and by[("float32", 8, 0)].sts_kept_pct == 99.0
+    assert by[("float32", 16, 0)].ndcg10_kept_pct == pytest.approx(100.0)
+    full = retrieval[(retrieval["dim"] == 16) & (retrieval["multiplier"] == 4)].iloc[0]
+    assert by[("binary", 16, 4)].ndcg10_kept_low_pct == pytest.approx(full["nDCG@10 retention, 95 % low (%)"])
+    payload = json.loads(json.dumps({"tables": {rows.STORAGE_TABLE: rows.storage_payload(made)}}))
+    assert rows.storage_from_results(payload) == made
+    only_sts = storage_results.storage_rows(sts, None, 16)
+    assert [(r.precision, r.dim, r.ndcg10_kept_pct) for r in only_sts] == [("float32", 16, None), ("binary", 16, None),
+                                                                            ("float32", 8, None)]
+
+
+def test_timings_are_recorded_in_seconds():
+    curve = pd.DataFrame([{"engine": "flat", "precision": "int8", "n": 300, "build_s": 0.5,
+                           "disk_bytes_per_item": 384.5, "p50_ms": 0.25, "p95_ms": 2.0, "recall10": 1.0}])
+    (timing,) = rows.timings_from_curve(curve, 384)
+    assert (timing.p50_s, timing.p95_s, timing.dim, timing.n) == (0.25e-3, 2e-3, 384, 300)
+    payload = json.loads(json.dumps({"tables": {rows.SEARCH_TABLE: rows.search_payload([timing])}}))
+    assert rows.search_from_results(payload) == [timing]
+    assert rows.search_from_results({"tables": {}}) is None and rows.storage_from_results({}) is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"dim": "384"}, "tables.storage row 0 field 'dim' must be a whole number; got '384'"),
+    ({"dim": True}, "field 'dim' must be a whole number; got True"),
+    ({"ndcg10_kept_pct": "99"}, "field 'ndcg10_kept_pct' must be a finite number or null; got '99'"),
+    ({"precision": None}, "field 'precision' must be a string; got None"),
+    ({"bytes": 48}, "tables.storage row 0 has unknown field(s) bytes"),
+    ({"model_dim": None}, "field 'model_dim' must be a whole number; got None"),
+])
+def test_a_malformed_storage_row_names_its_field(change, message):
+    raw = {**dataclasses.asdict(rows.StorageRow("binary", 384, 384, 48, ndcg10_kept_pct=96.0)), **change}
+    with pytest.raises(rows.TableSchemaError, match=re.escape(message)):
+        rows.storage_from_results({"tables": {"storage": {"schema": rows.STORAGE_SCHEMA, "rows": [raw]}}})
+
+
+def test_a_table_of_another_schema_or_lacking_a_field_is_refused():
+    with pytest.raises(rows.TableSchemaError, match="tables.search has schema 'search-timing/0'; this workbench"):
+        rows.search_from_results({"tables": {"search": {"schema": "search-timing/0", "rows": []}}})
+    with pytest.raises(rows.TableSchemaError, match="tables.search row 0 lacks field 'p95_s'"):
+        rows.search_from_results({"tables": {"search": {"schema": rows.SEARCH_SCHEMA, "rows": [
+            {"engine": "flat", "precision": "int8", "dim": 8, "n": 100, "build_s": 0.1, "disk_bytes_per_item": 8.0,
+             "p50_s": 0.001, "recall10": 1.0}]}}})

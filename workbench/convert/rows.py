@@ -12,6 +12,7 @@ from dataclasses import KW_ONLY, asdict, dataclass, field, fields
 from enum import Enum
 
 ARTIFACTS_TABLE = "artifacts"  # the results.json table that holds them
+ARTIFACTS_SECTION = "artifacts-measured"  # the id above 03's table of these rows, which 07 links to
 TRAINED = "trained"  # the weights of a real checkpoint (study 05's rows carry their random seed instead)
 SCHEMA = "artifact-row/2"  # bumped when a field changes meaning; readers refuse what they do not know
 READABLE = (SCHEMA, "artifact-row/1")  # /1: study 03's rows before model, params and status were added

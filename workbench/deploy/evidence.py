@@ -2,35 +2,48 @@
 
 Model artifacts come from study 03's results.json (size, load RSS, conversion peak, query latency, quality kept),
 storage options from study 06's (quality kept per precision and rescoring), index engines from the latency
-curve study 06 timed at the model's dimension. Every row keeps a link to the report section that measured it.
-Nothing is filled in: a quantity a run did not measure stays missing, and the selection excludes its rows.
+curve study 06 timed at the model's dimension. Both are read from the typed tables the studies record
+(`convert.rows`, `index.rows`); runs written before those existed are read from their result keys, so their
+folders still open. Every row keeps a link to the report section that measured it. Nothing is filled in: a
+quantity a run did not measure stays missing, and the selection excludes its rows.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from workbench.convert.rows import ArtifactRow, rows_from_results
+from workbench.convert.rows import ARTIFACTS_SECTION, ARTIFACTS_TABLE, ArtifactRow, rows_from_results
+from workbench.convert.rows import SCHEMA as ARTIFACT_SCHEMA
 from workbench.core.units import MB, MS
 from workbench.index.fits import latency_at, latency_fit
 from workbench.index.quantized import bytes_per_vector
+from workbench.index.rows import (
+    QUALITY_SECTION,
+    SEARCH_SECTION,
+    SearchTiming,
+    StorageRow,
+    search_from_results,
+    storage_from_results,
+)
+from workbench.run import catalog
 from workbench.run.index_page import collect_runs
+from workbench.run.report import REPORT_FILE
 
-ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK = "03_quantization", "06_vector_storage"
+ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK = catalog.QUANTIZATION.name, catalog.STORAGE.name  # what 07 reads
 QUALITY_KEYS = {"ndcg10": ("ndcg10_retention_pct", "nDCG@10"), "sts": ("sts_retention_pct", "STS Spearman")}
-QUALITY_FIELDS = {"ndcg10": "ndcg10_kept_pct", "sts": "sts_kept_pct"}  # the same, as fields of rows.Accuracy
+QUALITY_FIELDS = {"ndcg10": "ndcg10_kept_pct", "sts": "sts_kept_pct"}  # the same, as fields of both row types
 REFERENCE_KEY = "torch_fp32"  # 03's reference row, which keeps 100 % by definition
-# Report sections, as nbconvert names a heading's anchor (its words joined by "-").
-ARTIFACT_SECTION = "Convert-and-evaluate-every-variant"
-STORAGE_SECTION = "1.-Quality-kept-per-storage-precision"
-SEARCH_SECTION = "3.-Exact-search-against-HNSW"
-SEARCH_FILE = "search_latency.csv"
+# Where studies 03 and 06 kept their evidence before their typed tables and declared anchors (nbconvert's heading
+# anchors, a CSV name): frozen, since only old folders are read this way.
+LEGACY_ARTIFACT_SECTION = "Convert-and-evaluate-every-variant"
+LEGACY_STORAGE_SECTION = "1.-Quality-kept-per-storage-precision"
+LEGACY_SEARCH_SECTION = "3.-Exact-search-against-HNSW"
+LEGACY_SEARCH_FILE = "search_latency.csv"
 ENGINE_NAMES = {"flat": "exact search (faiss flat)", "faiss": "HNSW (faiss)"}
 
 
@@ -65,7 +78,7 @@ def latest_runs(reports_dir, folders=()) -> dict[str, dict]:
 
 
 def _link(run: dict, section: str) -> str:
-    return f"../{Path(run['_folder']).name}/report.html#{section}"
+    return f"../{Path(run['_folder']).name}/{REPORT_FILE}#{section}"
 
 
 def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
@@ -76,7 +89,9 @@ def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
     """
     typed = rows_from_results(run)
     rows = ([_from_row(r, quality) for r in typed] if typed is not None else _from_result_keys(run, quality))
-    return pd.DataFrame([{**row, "source_artifact": _link(run, ARTIFACT_SECTION)} for row in rows])
+    anchored = (run.get("tables") or {}).get(ARTIFACTS_TABLE, {}).get("schema") == ARTIFACT_SCHEMA
+    section = ARTIFACTS_SECTION if anchored else LEGACY_ARTIFACT_SECTION  # the anchor came with schema /2
+    return pd.DataFrame([{**row, "source_artifact": _link(run, section)} for row in rows])
 
 
 def _from_row(r: ArtifactRow, quality: str) -> dict:
@@ -116,32 +131,60 @@ def _why(note: str) -> str:
     return (telling or clauses or ["not measured here"])[0]
 
 
-_RESCORED = re.compile(r"^(?P<precision>[a-z0-9]+?)(?:_rescored_x(?P<m>\d+)_from_(?P<source>[a-z0-9]+))?$")
-
-
 def storage_rows(run: dict, quality: str) -> pd.DataFrame:
-    """One row per study-06 storage at the model's full dimension: precision, rescoring, bytes, quality kept."""
-    key = QUALITY_KEYS[quality][0]
-    dim = _dim(run)
-    rows = []
-    for name, value in run["results"].items():
-        if not name.startswith(key + "_") or not isinstance(value, (int, float)):
-            continue
-        match = _RESCORED.match(name[len(key) + 1:])
-        if not match:
-            continue
-        m, source = match["m"], match["source"]
-        rows.append({"precision": match["precision"], "dim": dim,
-                     "rescoring": f"×{m} from {source}" if m else "none", "quality_pct": float(value),
-                     "rescoring_bytes_per_vector": bytes_per_vector(source, dim) if source not in (None, "stored")
-                     else 0, "source_storage": _link(run, STORAGE_SECTION)})
+    """One row per study-06 storage at the model's full dimension: precision, rescoring, bytes, quality kept.
+
+    Read from the typed rows 06 records (`index.rows`); a run written before those existed is read from its
+    result keys.
+    """
+    typed = storage_from_results(run)
+    if typed is None:
+        rows, section = _storage_from_result_keys(run, quality), LEGACY_STORAGE_SECTION
+    else:
+        rows = [_from_storage_row(r, quality) for r in typed
+                if r.dim == r.model_dim and getattr(r, QUALITY_FIELDS[quality]) is not None]
+        section = QUALITY_SECTION
     if not rows:
         raise ValueError(f"{run['_folder']}: study 06 recorded no {QUALITY_KEYS[quality][1]} retention; "
                          f"choose quality={'sts' if quality == 'ndcg10' else 'ndcg10'} or run 06 with that data")
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{**row, "source_storage": _link(run, section)} for row in rows])
 
 
-def _dim(run: dict) -> int:
+def _from_storage_row(r: StorageRow, quality: str) -> dict:
+    return {"precision": r.precision, "dim": r.dim, "rescoring": _rescoring(r.rescore_multiplier, r.rescore_from),
+            "quality_pct": float(getattr(r, QUALITY_FIELDS[quality])),
+            "rescoring_bytes_per_vector": r.rescoring_bytes_per_vector}
+
+
+def _rescoring(multiplier: int, source: str | None) -> str:
+    return f"×{multiplier} from {source}" if multiplier else "none"
+
+
+def _storage_from_result_keys(run: dict, quality: str) -> list[dict]:
+    """The layout before typed rows: `<quality key>_<precision>[_rescored_x<m>_from_<source>]` at the full
+    dimension, the rescoring copy's bytes worked out from its precision."""
+    key, dim = QUALITY_KEYS[quality][0] + "_", _legacy_dim(run)
+    rows = []
+    for name, value in run["results"].items():
+        if not name.startswith(key) or not isinstance(value, (int, float)):
+            continue
+        precision, rescored, rest = name[len(key):].partition("_rescored_x")
+        multiplier, _, source = rest.partition("_from_")
+        if not _word(precision) or (rescored and not (multiplier.isdigit() and _word(source))):
+            continue
+        rows.append({"precision": precision, "dim": dim, "rescoring": _rescoring(int(multiplier or 0), source),
+                     "quality_pct": float(value),
+                     "rescoring_bytes_per_vector": bytes_per_vector(source, dim) if source not in ("", "stored")
+                     else 0})
+    return rows
+
+
+def _word(text: str) -> bool:
+    """Lower-case letters and digits only, as 06 named precisions and rescoring sources in its result keys."""
+    return text.isascii() and text.isalnum() and text == text.lower()
+
+
+def _legacy_dim(run: dict) -> int:
     dim = run["results"].get("full_dimension")
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"{run['_folder']}: study 06 did not record the dimension it measured at; re-run study 06")
@@ -151,26 +194,38 @@ def _dim(run: dict) -> int:
 def index_rows(run: dict) -> pd.DataFrame:
     """Per engine and precision of study 06's latency curve: bytes per item and search p95 as a function of N.
 
-    RAM per item is the index file's bytes per item: faiss reads the whole file into memory (study 04 measures
-    RSS / disk of 1.00-1.09 for faiss), so this is an estimate, labelled as such wherever it is shown.
+    Read from the timings 06 records (`index.rows`); a run written before those existed is read from the CSV it
+    wrote. RAM per item is the index file's bytes per item: faiss reads the whole file into memory (study 04
+    measures RSS / disk of 1.00-1.09 for faiss), so this is an estimate, labelled as such wherever it is shown.
     """
-    path = Path(run["_folder"]) / SEARCH_FILE
-    if not path.exists():
-        raise ValueError(f"{path} is missing: re-run study 06 (it writes the exact-vs-HNSW timings there)")
-    curve = pd.read_csv(path)
-    dim = _dim(run)
+    typed = search_from_results(run)
+    curve, section = (_legacy_curve(run), LEGACY_SEARCH_SECTION) if typed is None else (_curve(typed), SEARCH_SECTION)
     rows = []
     for (engine, precision), g in curve.groupby(["engine", "precision"], sort=False):
         if g["n"].nunique() < 2:
             continue
         fit = latency_fit(engine, g["n"], g["p95_ms"])
         top = g.loc[g["n"].idxmax()]
-        rows.append({"engine": ENGINE_NAMES.get(engine, engine), "precision": precision, "dim": dim,
+        rows.append({"engine": ENGINE_NAMES.get(engine, engine), "precision": precision, "dim": int(top["dim"]),
                      "disk_bytes_per_item": float(top["disk_bytes_per_item"]),
                      "ram_bytes_per_item": float(top["disk_bytes_per_item"]), "max_measured_n": int(g["n"].max()),
                      "search_ms": (lambda n, fit=fit: max(0.0, latency_at(fit, n)[0])),
-                     "source_index": _link(run, SEARCH_SECTION)})
+                     "source_index": _link(run, section)})
     return pd.DataFrame(rows)
+
+
+def _curve(timings: list[SearchTiming]) -> pd.DataFrame:
+    return pd.DataFrame([{"engine": t.engine, "precision": t.precision, "dim": t.dim, "n": t.n,
+                          "disk_bytes_per_item": t.disk_bytes_per_item, "p95_ms": t.p95_s / MS} for t in timings],
+                        columns=["engine", "precision", "dim", "n", "disk_bytes_per_item", "p95_ms"])
+
+
+def _legacy_curve(run: dict) -> pd.DataFrame:
+    """The CSV 06 wrote its timings to before it recorded them, at the dimension its result keys name."""
+    path = Path(run["_folder"]) / LEGACY_SEARCH_FILE
+    if not path.exists():
+        raise ValueError(f"{path} is missing: re-run study 06 (it records the exact-vs-HNSW timings)")
+    return pd.read_csv(path).assign(dim=_legacy_dim(run))
 
 
 def gather(reports_dir, quality: str = "ndcg10", folders=()) -> Evidence:

@@ -154,6 +154,14 @@ def checked_parameters(namespace: dict) -> dict:
     return values
 
 
+def anchor(section_id: str):
+    """An empty element with an id another study links to, above a section, so that its heading can change freely
+    (the id is a constant both the writer and the reader import)."""
+    from IPython.display import HTML
+
+    return HTML(f'<div id="{html.escape(section_id, quote=True)}"></div>')
+
+
 def declared_parameters(namespace: dict, **derived) -> dict:
     """What a run records as its parameters (`results.start_run`), and so its "every parameter" table: each name
     the parameters cell declares, in its order, with the value it holds now (after `checked_parameters` and the

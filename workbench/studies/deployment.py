@@ -17,6 +17,7 @@ from workbench.core.units import GB, MB
 from workbench.deploy import selection
 from workbench.deploy.selection import BUDGET_WORDS, Budgets
 from workbench.run.formatting import label_for, significant
+from workbench.run.report import REPORT_FILE
 
 PRESETS_DIR = PROJECT_ROOT / "presets"
 PRESET_KEYS = {"name", "disk_gb", "ram_gb", "convert_ram_gb", "latency_ms", "min_quality_pct", "items"}
@@ -126,7 +127,7 @@ def sensitivity_table(found, budgets: Budgets, items: int) -> pd.DataFrame:
 
 def sources_html(found) -> str:
     """Which runs the evidence comes from, linked."""
-    links = ", ".join(_a(f"{notebook} ({folder.name})", f"../{folder.name}/report.html")
+    links = ", ".join(_a(f"{notebook} ({folder.name})", f"../{folder.name}/{REPORT_FILE}")
                       for notebook, folder in sorted(found.runs.items()))
     return f"<p>Model: <b>{html.escape(found.model)}</b>. Runs read: {links}.</p>"
 

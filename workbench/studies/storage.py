@@ -3,7 +3,8 @@
 Retention is each configuration's STS Spearman and nDCG@10 / recall@10 as a share of float32 at the
 full dimension with exact search, on the same texts; the retrieval share carries a 95 % bootstrap
 interval over queries, since the bundled set has only 48. Published figures stand beside the
-measured ones as quoted, with the model and data they were measured on.
+measured ones as quoted, with the model and data they were measured on. `storage_results` writes what
+the run records into results.json: the headline keys and the typed tables study 07 reads.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from workbench.index.quantized import (
     truncate,
     unpack_bits,
 )
+from workbench.index.rows import QUALITY_SECTION as QUALITY_SECTION  # the ids the notebook writes, 07 links to
+from workbench.index.rows import SEARCH_SECTION as SEARCH_SECTION
 from workbench.run.claims import NOT_MEASURABLE, Claim, verdict_of
-from workbench.run.formatting import label_for
 
 BASELINE = "float32"
 RESCORE_SOURCES = ("stored", "int8", "float32")  # what rescoring reads: the searched vectors, int8 or float32 copies
@@ -355,38 +357,3 @@ def claim_checks(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, model
             detail="" if inside else ("measured on this run's retrieval set, not MTEB: here the loss is "
                                       + ("smaller" if lo > value else "larger") + " than published")))
     return claims
-
-
-def headline_results(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, crossovers: pd.DataFrame,
-                     answer: dict | None, k: int = 10) -> dict:
-    """The flat results.json keys: retention per precision at the full dimension, crossovers, the answer."""
-    out = {}
-    measured = [f for f in (sts, retrieval) if f is not None]
-    if measured:
-        out["full_dimension"] = int(measured[0]["dim"].max())  # the dimension every retention here is at
-    if sts is not None:
-        full = sts[sts["dim"] == sts["dim"].max()]
-        out.update({f"sts_retention_pct_{r['precision']}": r["STS retention (%)"] for r in full.to_dict("records")})
-    if retrieval is not None:
-        full = retrieval[retrieval["dim"] == retrieval["dim"].max()]
-        for r in full.to_dict("records"):
-            suffix = "" if r["multiplier"] == 0 else f"_rescored_x{r['multiplier']}_from_{r['rescore from']}"
-            out[f"ndcg10_retention_pct_{r['precision']}{suffix}"] = r[f"nDCG@{k} retention (%)"]
-    for r in crossovers.to_dict("records"):
-        if math.isfinite(r["crossover N"]):  # an infinite crossover stays in the table, which says why
-            out[f"crossover_n_{r['precision']}"] = r["crossover N"]
-    if answer is not None:
-        out["smallest_bytes_per_vector"] = answer["bytes per vector"]
-        out["smallest_configuration"] = f"{answer['precision']} {answer['dim']}-d, rescoring {answer['rescoring']}"
-    return out
-
-
-def headline_label(key: str) -> str:
-    """The index's label for a result key: retention without rescoring, crossovers and the answer."""
-    if "_rescored_" in key:
-        return ""
-    return label_for(key, {"sts_retention_pct_": "STS Spearman kept, {} (%)",
-                           "ndcg10_retention_pct_": "nDCG@10 kept, {} (%)",
-                           "crossover_n_": "HNSW faster than exact search above, {} (items)",
-                           "smallest_bytes_per_vector": "smallest vector keeping the target (bytes)",
-                           "smallest_configuration": "smallest storage keeping the target"})
