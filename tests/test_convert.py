@@ -142,6 +142,18 @@ def test_coreml_maps_every_compressed_weight_back(tiny, tmp_path):
         assert "dense.0.weight" in state, "the Dense head is inside the package"
 
 
+def test_coreml_weight_shapes_from_the_spec_match_coremltools_metadata(tiny, tmp_path):
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    loaded, recipe, _ = tiny
+    package = ct.models.MLModel(str(coreml.convert(lambda: loaded, recipe, "fp16", tmp_path)), skip_model_load=True)
+    metadata = cto.get_weights_metadata(package, weight_threshold=coreml.WEIGHT_THRESHOLD)
+    shapes = coreml.weight_shapes(package)
+    assert shapes == {name: tuple(meta.val.shape) for name, meta in metadata.items()}
+    assert len(shapes) >= 1 + 2 * 2  # the token table and, per layer, at least the two FFN matrices
+
+
 @pytest.mark.parametrize("variant, max_row_error", [("int8", 0.01), ("int4", 0.15)])
 def test_coreml_folded_table_is_quantized_per_row(tmp_path, variant, max_row_error):
     """A [1, rows, width] constant (a sliced position table) with one outlier row keeps every other row accurate.
@@ -162,7 +174,9 @@ def test_coreml_folded_table_is_quantized_per_row(tmp_path, variant, max_row_err
 
     source = tmp_path / "table.mlpackage"
     ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18).save(str(source))
-    out = coreml.compress(source, variant, tmp_path / f"table_{variant}.mlpackage")
+    with pytest.MonkeyPatch.context() as patch:  # the per-row configs come from the spec: no second read of values
+        patch.setattr(cto, "get_weights_metadata", lambda *a, **k: pytest.fail("read every weight's values"))
+        out = coreml.compress(source, variant, tmp_path / f"table_{variant}.mlpackage")
     decompressed = cto.decompress_weights(ct.models.MLModel(str(out), skip_model_load=True))
     (meta,) = [m for m in cto.get_weights_metadata(decompressed, weight_threshold=2048).values()]
     value = np.asarray(meta.val, dtype=np.float32)[0, 1:]

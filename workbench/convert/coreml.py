@@ -113,6 +113,30 @@ def _linear_config(dtype: str, block_size):
                                        block_size=block_size)
 
 
+def weight_shapes(mlmodel) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every constant with WEIGHT_THRESHOLD values or more, read from the spec alone.
+
+    The same names and shapes as `cto.get_weights_metadata`, without its cost: that loads the whole program and
+    keeps every weight's values (and their unique values) until it returns, which at 4B is the fp16 model once
+    more before the compression loads it again.
+    """
+    shapes = {}
+
+    def walk(block) -> None:
+        for op in block.operations:
+            for inner in op.blocks:
+                walk(inner)
+            if op.type == "const":
+                shape = tuple(int(d.constant.size) for d in op.attributes["val"].type.tensorType.dimensions)
+                if int(np.prod(shape, dtype=np.int64)) >= WEIGHT_THRESHOLD:  # coremltools' own test
+                    shapes[op.outputs[0].name] = shape
+
+    for function in mlmodel.get_spec().mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            walk(block)
+    return shapes
+
+
 def folded_table_configs(mlmodel, variant: str) -> dict:
     """Per-row quantization for tables the static trace folded into [1, rows, width] constants.
 
@@ -121,13 +145,10 @@ def folded_table_configs(mlmodel, variant: str) -> dict:
     one scale for the whole table (MiniLM int8: 18 % weight error, int4: 51 %, mean cosine 0.875).
     Block sizes per axis give each row its own scales, as every other table gets.
     """
-    import coremltools.optimize.coreml as cto
-
     if variant not in ("int8", "int4"):
         return {}
     configs = {}
-    for name, meta in cto.get_weights_metadata(mlmodel, weight_threshold=WEIGHT_THRESHOLD).items():
-        shape = meta.val.shape
+    for name, shape in weight_shapes(mlmodel).items():
         if len(shape) >= 3 and shape[0] == 1:
             block = (*[1] * (len(shape) - 1), 0 if variant == "int8" else BLOCK_SIZE)
             configs[name] = _linear_config(variant, block)

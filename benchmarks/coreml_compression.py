@@ -1,0 +1,97 @@
+"""Benchmark: what compressing a Core ML fp16 package costs, the workbench's step against coremltools' plain call.
+
+Run on demand (not a test; minutes and several GB at 0.6B, about 16 GB at 4B):
+`python benchmarks/coreml_compression.py [--arch qwen3-embedding-0.6b] [--variants int8 int4] [--ways ...]`.
+The fp16 package of the exact architecture (seeded random weights) is built once; then each variant is compressed
+alone in a child process three ways: coremltools' plain `linear_quantize_weights` with one global config, the
+workbench's `coreml.compress` (per-row configs for folded tables, read from the spec), and, for comparison, the
+same step preceded by `get_weights_metadata`, as the workbench did before it read shapes from the spec. Wall time,
+peak RSS of the child's process tree and package size go to benchmarks/results/coreml_compression_<arch>.json.
+Target: the workbench's step peaks no higher than the plain call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from workbench.convert import coreml, pipeline  # noqa: E402
+from workbench.core.architectures import architecture, total_params  # noqa: E402
+from workbench.core.files import write_json_atomic  # noqa: E402
+from workbench.core.resources import dir_size_bytes, run_in_child  # noqa: E402
+from workbench.core.units import GB  # noqa: E402
+from workbench.run.results import package_versions  # noqa: E402
+from workbench.studies.scale import recipe_for  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def plain(source: str, variant: str, out: str) -> str:
+    """coremltools' documented call: one global config, the package opened without loading it."""
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    op, compressor = coreml._compression(variant)
+    compressor(ct.models.MLModel(source, skip_model_load=True), cto.OptimizationConfig(global_config=op)).save(out)
+    return out
+
+
+def workbench_step(source: str, variant: str, out: str) -> str:
+    return str(coreml.compress(source, variant, out))
+
+
+def metadata_first(source: str, variant: str, out: str) -> str:
+    """The workbench's step as it was: every weight's metadata (values included) read before compressing."""
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    metadata = cto.get_weights_metadata(ct.models.MLModel(source, skip_model_load=True),
+                                        weight_threshold=coreml.WEIGHT_THRESHOLD)
+    shapes = {name: tuple(meta.val.shape) for name, meta in metadata.items()}
+    del metadata
+    assert shapes, "no weights found"
+    return str(coreml.compress(source, variant, out))
+
+
+WAYS = {"coremltools plain": plain, "workbench": workbench_step, "metadata first (before)": metadata_first}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="qwen3-embedding-0.6b")
+    parser.add_argument("--variants", nargs="+", default=["int8", "int4"])
+    parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=list(WAYS),
+                        help="which compressions to run (the one before this change needs one fp16 model more)")
+    args = parser.parse_args()
+    arch = architecture(args.arch)
+    recipe = recipe_for(arch, args.max_length)
+    figures = {"arch": arch.name, "params": total_params(arch), "machine": f"{platform.node()} ({os.cpu_count()} "
+               f"cores)", "versions": package_versions(), "rows": []}
+    with tempfile.TemporaryDirectory(prefix="coreml-compression-") as scratch:
+        built = run_in_child(pipeline.convert_step, "coreml", "fp16", pipeline.RandomBuild(arch), recipe, scratch,
+                             None, preload=pipeline.CHILD_PRELOAD)
+        figures["fp16"] = {"seconds": built.seconds, "peak_rss_bytes": built.peak_rss_bytes,
+                           "size_bytes": dir_size_bytes(built.value)}
+        print(f"fp16: {built.seconds:.0f} s, peak {built.peak_rss_bytes / GB:.2f} GB", flush=True)
+        for variant in args.variants:
+            for way in args.ways:
+                fn = WAYS[way]
+                out = str(Path(scratch) / f"{variant}-{way.split()[0]}.mlpackage")
+                done = run_in_child(fn, built.value, variant, out, preload=pipeline.CHILD_PRELOAD)
+                row = {"variant": variant, "way": way, "seconds": done.seconds, "peak_rss_bytes": done.peak_rss_bytes,
+                       "baseline_rss_bytes": done.baseline_rss_bytes, "size_bytes": dir_size_bytes(out)}
+                figures["rows"].append(row)
+                print(f"{variant} {way}: {done.seconds:.0f} s, peak {done.peak_rss_bytes / GB:.2f} GB, "
+                      f"{row['size_bytes'] / GB:.3f} GB", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    write_json_atomic(RESULTS / f"coreml_compression_{arch.name}.json", figures)
+
+
+if __name__ == "__main__":
+    main()
