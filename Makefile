@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (Python 3.11 or 3.12 with venv):
 #   make report   set up .venv, run the default report suite -> reports/index.html
-#   make test     set up .venv, run the test suite (unit, notebook smoke, nbval)
+#   make test     set up .venv, run ruff and mypy over workbench/, then the test suite (unit, notebook smoke, nbval)
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
@@ -19,6 +19,7 @@ report: setup
 
 test: setup
 	$(VENV)/bin/ruff check workbench/
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest
 
 benchmark: setup

@@ -59,7 +59,7 @@ def test_a_new_format_is_one_registered_converter(tiny_bert_dir, tmp_path, monke
         (out / "scale.txt").write_text("0.5" if variant == "half" else "1.0")
         return out
 
-    def load(path, loaded, recipe):
+    def load(path, spec, recipe):
         scale = float((Path(path) / "scale.txt").read_text())
         return registry.Runtime(lambda ids, mask: scale * np.eye(32, dtype=np.float32)[ids.sum(axis=1) % 32],
                                 "toy runtime")
@@ -75,6 +75,18 @@ def test_a_new_format_is_one_registered_converter(tiny_bert_dir, tmp_path, monke
     toy_half = measured.rows[1]
     assert toy_half.status is Status.MEASURED and toy_half.runtime == "toy runtime" and toy_half.size_bytes == 3
     assert toy_half.load_s is not None and measured.evaluated["toy_half"]["runtime"] == "toy runtime"
+
+
+def test_a_converter_callable_whose_parameters_say_otherwise_is_refused():
+    """The pipeline passes by position, so a name is all that says what comes: `loaded` where a ModelSpec does."""
+
+    def load(path, loaded, recipe):
+        return registry.Runtime(lambda ids, mask: ids, "toy runtime")
+
+    with pytest.raises(TypeError, match=r"'toy': load takes \(path, loaded, recipe\); registry.Load takes "
+                                        r"\(path, spec, recipe\)"):
+        registry.Converter("toy", {"full": "as is"}, None, lambda loaded=None: None,
+                           lambda load, recipe, variant, folder, base=None: folder, load, lambda path: ("batch", 32))
 
 
 def test_artifacts_are_reused_and_a_changed_one_is_rebuilt(tiny_bert_dir, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ def drift_histogram(per_precision: dict[str, pd.Series]):
     values = {p: np.clip(np.asarray(v, dtype=float), FLOOR, None) for p, v in per_precision.items()}
     low = min(v.min() for v in values.values())
     high = max(v.max() for v in values.values())
-    bins = np.logspace(np.log10(low) - 0.1, np.log10(high) + 0.1, 40)
+    bins = np.logspace(np.log10(low) - 0.1, np.log10(high) + 0.1, 40).tolist()
     for p, v in values.items():
         ax.hist(v, bins=bins, alpha=0.6, label=f"{p} (n={v.size})")
     ax.set_xscale("log")

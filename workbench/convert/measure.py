@@ -8,6 +8,7 @@ Artifacts are kept in the artifact cache, keyed by everything that can change th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ CHILD_PRELOAD = ("workbench.convert.measure", *pipeline.CHILD_PRELOAD)  # the ev
 # ---------------------------------------------------------------- the evaluation step (module level for spawn)
 
 
-def evaluate_step(fmt: str, variant: str, model: str, path: str | None, sha256: str, data_args: tuple,
+def evaluate_step(fmt: str, variant: str, model: str, path: str, sha256: str, data_args: tuple,
                   recipe: Recipe, batch_sizes: tuple, repeats: int, batch_size: int, use_runtime: bool) -> dict:
     """Embed every set with a variant and time it; runs in its own process.
 
@@ -38,16 +39,20 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str | None, sha256: 
     data = evaluation.load_eval_data(*data_args)
     key = pipeline.variant_key(fmt, variant)
     if (fmt, variant) == REFERENCE:
-        runtime, runner = registry.Runtime(None, "torch FP32 reference"), loaded
+        runner, description, also_timed = loaded, "torch FP32 reference", {}
     else:
         converter = registry.get(fmt)
-        runtime = (converter.load(path, loaded.spec, recipe) if use_runtime else
-                   converter.stand_in(path, loaded, recipe))
+        if use_runtime:
+            runtime = converter.load(path, loaded.spec, recipe)
+        elif converter.stand_in is not None:
+            runtime = converter.stand_in(path, loaded, recipe)
+        else:
+            raise RuntimeError(f"{key} cannot run here and {fmt} has no stand-in to embed with")
         runner = replace(loaded, encoder=runtime.encode, artifact_sha256=sha256, precision=key)
-    out = {"runtime": runtime.description}
+        description, also_timed = runtime.description, runtime.also_timed
+    out: dict[str, Any] = {"runtime": description}
     out["embedded"] = evaluation.embed_all(runner, data, recipe, batch_size)
-    timed = {key: runner, **{f"{key}@{units}": replace(runner, encoder=encode)
-                             for units, encode in runtime.also_timed.items()}}
+    timed = {key: runner, **{f"{key}@{units}": replace(runner, encoder=encode) for units, encode in also_timed.items()}}
     out["latency"] = comparison.measure_latency(timed, data.queries, recipe, batch_sizes, repeats) if use_runtime \
         else None
     return out
@@ -92,7 +97,7 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
     args = (data_args, recipe, batch_sizes, repeats, batch_size)
     params = parameter_count(loaded)
     reference = ArtifactRow(*REFERENCE, TRAINED, model=model, params=params, size_bytes=fp32_bytes(loaded))
-    evaluated = {reference.key: limits.run(evaluate_step, *REFERENCE, model, None, "", *args, True).value}
+    evaluated = {reference.key: limits.run(evaluate_step, *REFERENCE, model, "", "", *args, True).value}
     reference = replace(reference, runtime=evaluated[reference.key]["runtime"])
 
     def evaluate(row: ArtifactRow, artifact: artifacts.Cached, opened: dict | None) -> ArtifactRow:

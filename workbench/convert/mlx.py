@@ -17,6 +17,7 @@ import tempfile
 from copy import deepcopy
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -89,7 +90,8 @@ def _convert_folder(stage: Path, out: Path, dtype: str, bits: int | None) -> Non
 
     model = load_model(stage, lazy=True)
     config = load_config(stage)
-    weights = {k: v.astype(getattr(mx, dtype)) for k, v in tree_flatten(model.parameters())}
+    flat = cast(list[tuple[str, Any]], tree_flatten(model.parameters()))  # a list unless given a destination dict
+    weights = {k: v.astype(getattr(mx, dtype)) for k, v in flat}
     if bits is not None:
         model.load_weights(list(weights.items()))
         weights, config = quantize_model(model, config, GROUP_SIZE, bits)
@@ -199,6 +201,13 @@ def _pool(name: str, hidden, mask):
     raise ValueError(f"unknown pooling {name!r}")
 
 
+def _arrays(file: Path) -> dict[str, Any]:
+    """The named arrays of a .safetensors file: the one of `mx.load`'s return types it gives for that format."""
+    import mlx.core as mx
+
+    return cast(dict[str, Any], mx.load(str(file)))
+
+
 def load(path, spec=None, recipe: Recipe | None = None) -> Runtime:
     """The folder loaded with mlx-embeddings, and an encode that applies the head in MLX.
 
@@ -215,7 +224,7 @@ def load(path, spec=None, recipe: Recipe | None = None) -> Runtime:
     head = _head(path)
     recipe = Recipe(**head["recipe"])
     dense_file = path / DENSE_FILE
-    stored = mx.load(str(dense_file)) if dense_file.exists() else {}
+    stored = _arrays(dense_file) if dense_file.exists() else {}
     dense = [] if head.get("dense_in_model") else [(stored[f"{i}.weight"], stored.get(f"{i}.bias"), activation)
                                                    for i, activation in enumerate(head["dense"])]
 
@@ -251,9 +260,9 @@ def dequantized_weights(path) -> dict[str, np.ndarray]:
 
     config = json.loads((Path(path) / "config.json").read_text())
     quant = config.get("quantization") or {}
-    stored = {}
+    stored: dict[str, Any] = {}
     for file in sorted(Path(path).glob("model*.safetensors")):
-        stored.update(mx.load(str(file)))
+        stored.update(_arrays(file))
     out = {}
     for name, value in stored.items():
         if name.endswith((".scales", ".biases")):

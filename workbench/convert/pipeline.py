@@ -17,7 +17,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from workbench.core.cache import cache_dir
 from workbench.core.embedding import Recipe
 from workbench.core.models import LoadedModel, ModelSpec, load_model
 from workbench.core.params import as_list
-from workbench.core.precision import PlatformNotAvailable
+from workbench.core.precision import ModelPrecision, PlatformNotAvailable
 from workbench.core.progress import quiet_transformers
 from workbench.core.resources import (
     ChildProcessFailed,
@@ -60,7 +60,8 @@ def plan(formats, variants) -> list[tuple[str, str]]:
     pairs = []
     for f, c in converters.items():
         wanted = [v for v in c.variants if v in variants]
-        if any(c.derives(v) for v in wanted):  # the base is built first, even when not asked for
+        # the base is built first, even when not asked for
+        if c.base is not None and any(c.derives(v) for v in wanted):
             wanted = [c.base] + [v for v in wanted if v != c.base]
         pairs += [(f, v) for v in wanted]
     return pairs
@@ -77,7 +78,7 @@ class Subject(Protocol):
     @property
     def weights(self) -> str: ...  # TRAINED, or what the random weights are
 
-    def build(self, precision: str) -> LoadedModel: ...
+    def build(self, precision: ModelPrecision) -> LoadedModel: ...
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Checkpoint:
     model: str
     weights: str = TRAINED
 
-    def build(self, precision: str) -> LoadedModel:
+    def build(self, precision: ModelPrecision) -> LoadedModel:
         return load_model(self.model)  # `precision` is for random builds: a checkpoint has its own dtype
 
 
@@ -98,7 +99,7 @@ class RandomBuild:
     arch: Architecture
     seed: int = 0
 
-    def build(self, precision: str) -> LoadedModel:
+    def build(self, precision: ModelPrecision) -> LoadedModel:
         return random_model(self.arch, precision, self.seed)
 
     @property
@@ -157,7 +158,7 @@ def open_step(fmt: str, path: str, spec: ModelSpec, recipe: Recipe, probe: Probe
     """
     before, start = current_rss_bytes(), time.perf_counter()
     runtime = registry.get(fmt).load(path, spec, recipe)
-    out = {"load_s": time.perf_counter() - start, "load_rss_bytes": current_rss_bytes() - before,
+    out: dict[str, Any] = {"load_s": time.perf_counter() - start, "load_rss_bytes": current_rss_bytes() - before,
            "runtime": runtime.description, "representative": runtime.representative, "latency": {}}
     if not runtime.representative:
         start = time.perf_counter()
@@ -275,7 +276,9 @@ def run(subject: Subject, spec: ModelSpec, pairs: list[tuple[str, str]], recipe:
                 bar.set_description(f"{model} {fmt}_{variant}".strip())
             converter = registry.get(fmt)
             row = ArtifactRow(fmt, variant, subject.weights, model=model, params=params)
-            base = built.get((fmt, converter.base)) if converter.derives(variant) else None
+            base = None
+            if converter.base is not None and converter.derives(variant):
+                base = built.get((fmt, converter.base))
             try:
                 converter.preflight(preflight_model)
                 if converter.derives(variant) and base is None:

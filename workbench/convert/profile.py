@@ -49,8 +49,9 @@ def _store(key: str, row: ArtifactRow) -> None:
         write_json_atomic(folder / "profiles" / f"{key}.json", row.as_dict())
 
 
-def profile(subject: pipeline.RandomBuild, pairs, recipe: Recipe, batch_sizes=(1,), repeats: int = 5,
-            limits: pipeline.Limits = pipeline.Limits(), skip: dict[str, str] | None = None) -> list[ArtifactRow]:
+def profile(subject: pipeline.RandomBuild, pairs: list[tuple[str, str]], recipe: Recipe, batch_sizes=(1,),
+            repeats: int = 5, limits: pipeline.Limits = pipeline.Limits(),
+            skip: dict[str, str] | None = None) -> list[ArtifactRow]:
     """One row per (format, variant) of `subject`: measured, or with its status and the reason.
 
     `pairs` come from `pipeline.plan` (each format's base first); `skip` maps a variant to the reason it is left
@@ -61,9 +62,9 @@ def profile(subject: pipeline.RandomBuild, pairs, recipe: Recipe, batch_sizes=(1
     settings = {"batch_sizes": batch_sizes, "repeats": int(repeats)}
     keys = {pair: row_key(subject, *pair, recipe, settings) for pair in pairs}
     left = [pair for pair in pairs if pair[1] not in skip]
-    stored = {pair: _stored(keys[pair]) for pair in left}
+    stored = {pair: row for pair in left if (row := _stored(keys[pair])) is not None}
     with progress_bar(len(pairs), subject.arch.name, unit="step") as bar:
-        if all(stored.values()):
+        if len(stored) == len(left):
             bar.update(len(pairs))
             measured = stored
         else:

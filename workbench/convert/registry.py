@@ -9,10 +9,17 @@ format's name; adding a format is one module that calls `register`.
 from __future__ import annotations
 
 import difflib
+import inspect
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from workbench.core.embedding import Recipe
+    from workbench.core.models import LoadedModel, ModelSpec
+    from workbench.core.precision import ModelPrecision
 
 Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]  # int64 ids, mask [B, T] -> float32 [B, dim]
 
@@ -27,6 +34,66 @@ class Runtime:
     also_timed: dict[str, Encode] = field(default_factory=dict)  # other compute units timed beside the default
 
 
+# The callables a converter registers. Each is a Protocol so that its parameters have names: the pipeline passes
+# them by position, and a name that says something else (`loaded` where a ModelSpec comes) is refused at
+# construction, not found later in a wrong call.
+
+
+class Preflight(Protocol):
+    """Whether this machine can build the format (for this model, when given); raises PlatformNotAvailable naming
+    the fix."""
+
+    def __call__(self, loaded: LoadedModel | None = None) -> None: ...
+
+
+class Convert(Protocol):
+    """Write one variant's artifact into `folder` and return its path; `load` builds the model only when needed,
+    `base` is the base artifact's path for a variant that derives from it."""
+
+    def __call__(self, load: Callable[[], LoadedModel], recipe: Recipe, variant: str, folder: str | Path,
+                 base: str | Path | None = None) -> str | Path: ...
+
+
+class Load(Protocol):
+    """The artifact opened in its real runtime; PlatformNotAvailable where that cannot run here."""
+
+    def __call__(self, path: str | Path, spec: ModelSpec, recipe: Recipe) -> Runtime: ...
+
+
+class OutputShape(Protocol):
+    """The output shape the artifact declares, batch axis first."""
+
+    def __call__(self, path: str | Path) -> tuple: ...
+
+
+class StandIn(Protocol):
+    """The artifact's weights decompressed into the torch graph: accuracy where the real runtime cannot run here
+    or is too slow to embed the evaluation sets."""
+
+    def __call__(self, path: str | Path, loaded: LoadedModel, recipe: Recipe) -> Runtime: ...
+
+
+class BuildPrecision(Protocol):
+    """The dtype a network built from scratch (random weights) is created in before converting `variant`: that of
+    the weights the format starts from, so a 4B model is not first built in 16 GB of fp32."""
+
+    def __call__(self, variant: str) -> ModelPrecision: ...
+
+
+def _check_parameters(name: str, role: str, function: Callable, protocol: type) -> None:
+    """Refuse a callable whose parameters are not the protocol's, by name and in order (more only with defaults)."""
+    expected = list(inspect.signature(protocol.__call__).parameters)[1:]  # without self
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): nothing to compare
+        return
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    required_more = [p for p in parameters[len(expected):] if p.default is p.empty and p.kind not in variadic]
+    if [p.name for p in parameters[:len(expected)]] != expected or required_more:
+        raise TypeError(f"converter {name!r}: {role} takes ({', '.join(p.name for p in parameters)}); "
+                        f"registry.{protocol.__name__} takes ({', '.join(expected)})")
+
+
 @dataclass(frozen=True)
 class Converter:
     """What a format offers: its variants, and convert / load / output_shape (and a stand-in) for an artifact."""
@@ -34,19 +101,23 @@ class Converter:
     name: str
     variants: dict[str, str]  # variant -> what it does to the weights
     base: str | None  # the variant the others are derived from (built first); None when each stands alone
-    preflight: Callable  # (LoadedModel | None) -> None; raises PlatformNotAvailable naming the fix
-    convert: Callable  # (load: () -> LoadedModel, recipe, variant, folder, base_path | None) -> artifact path
-    load: Callable  # (path, spec, recipe) -> Runtime of the real runtime; PlatformNotAvailable where it cannot run
-    output_shape: Callable  # (path) -> the output shape the artifact declares, batch axis first
+    preflight: Preflight
+    convert: Convert
+    load: Load
+    output_shape: OutputShape
     outside_graph: str = ""  # steps the artifact cannot hold, run by encode around it ("" when none)
-    # (path, LoadedModel, recipe) -> Runtime: the artifact's weights decompressed into the torch graph, for
-    # accuracy where the real runtime cannot run here or is too slow to embed the evaluation sets
-    stand_in: Callable | None = None
+    stand_in: StandIn | None = None
     code: tuple[str, ...] = ()  # source files whose content versions the artifacts (part of the cache key)
-    # variant -> the dtype a network built from scratch (random weights) is created in before converting: the
-    # dtype of the weights the format starts from, so a 4B model is not first built in 16 GB of fp32
-    build_precision: Callable[[str], str] = lambda variant: "fp32"
+    build_precision: BuildPrecision = lambda variant: "fp32"
     from_model: tuple[str, ...] = ()  # variants converted from the model itself besides `base` (Core ML fp32)
+
+    def __post_init__(self) -> None:
+        """A callable whose parameters are not named as its protocol's fails here, when its module registers it."""
+        roles = {"preflight": Preflight, "convert": Convert, "load": Load, "output_shape": OutputShape,
+                 "stand_in": StandIn, "build_precision": BuildPrecision}
+        for role, protocol in roles.items():
+            if getattr(self, role) is not None:
+                _check_parameters(self.name, role, getattr(self, role), protocol)
 
     def derives(self, variant: str) -> bool:
         """Whether `variant` is made from the base artifact (which must be built first) rather than the model."""

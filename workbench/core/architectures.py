@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from workbench.core.precision import ModelPrecision, torch_dtype
 from workbench.core.units import MILLION
 
 RECORDS_FILE = Path(__file__).parent / "data" / "architectures.json"
@@ -120,7 +121,7 @@ def random_spec(arch: Architecture, params: int | None = None):
     return replace(REGISTRY[arch.registry_name], name=arch.name, dim=arch.output_dim, params_millions=params / MILLION)
 
 
-def random_model(arch: Architecture | str, precision: str = "fp32", seed: int = 0):
+def random_model(arch: Architecture | str, precision: ModelPrecision = "fp32", seed: int = 0):
     """A model at `arch` (a record or a registry name) with seeded random weights, built in `precision`.
 
     The weights are created directly in the target dtype, so a 4B model in fp16 never needs 16 GB of fp32
@@ -133,7 +134,6 @@ def random_model(arch: Architecture | str, precision: str = "fp32", seed: int = 
     from transformers import AutoModel
 
     from workbench.core.models import LoadedModel
-    from workbench.core.precision import torch_dtype
 
     arch = architecture(arch) if isinstance(arch, str) else arch
     dtype = torch_dtype(precision)

@@ -47,7 +47,9 @@ def _read(path: Path, loaded: LoadedModel, recipes: dict[str, Recipe]) -> dict[s
 
     try:
         with np.load(path, allow_pickle=False) as stored:
-            return {name: Embeddings(*(stored[f"{i}_{a}"] for a in _ARRAYS), loaded.precision, recipe)
+            # the arrays fill Embeddings' first fields in order: mypy cannot count a generator's items
+            return {name: Embeddings(*(stored[f"{i}_{a}"] for a in _ARRAYS),  # type: ignore[call-arg]
+                                     loaded.precision, recipe)
                     for i, (name, recipe) in enumerate(recipes.items())}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         warnings.warn(f"cached embeddings {path} are unreadable ({type(exc).__name__}: {exc}); the file is removed "

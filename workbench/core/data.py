@@ -118,7 +118,7 @@ def _non_empty(path: Path, lineno: int, text: str, what: str) -> str:
     return text
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = []
     for lineno, line in enumerate(record_lines(read_text(path)), 1):
         if not line.strip():
@@ -172,26 +172,26 @@ def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
     s2: list[str] = []
     scores: list[float] = []
     if path.suffix == ".jsonl":
-        for n, row in _read_jsonl(path):
-            s1.append(_non_empty(path, n, _text(path, n, _field(path, n, row, ("sentence1", "text1", "s1")),
+        for n, record in _read_jsonl(path):
+            s1.append(_non_empty(path, n, _text(path, n, _field(path, n, record, ("sentence1", "text1", "s1")),
                                                 "sentence1"), "sentence"))
-            s2.append(_non_empty(path, n, _text(path, n, _field(path, n, row, ("sentence2", "text2", "s2")),
+            s2.append(_non_empty(path, n, _text(path, n, _field(path, n, record, ("sentence2", "text2", "s2")),
                                                 "sentence2"), "sentence"))
-            scores.append(_as_score(path, n, _field(path, n, row, ("score", "label", "similarity"))))
+            scores.append(_as_score(path, n, _field(path, n, record, ("score", "label", "similarity"))))
     else:
         delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
         import io
 
         rows = list(csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter))
-        columns = (0, 1, 2)
+        columns, first_line = (0, 1, 2), 1
         if rows and not _is_number(rows[0][-1] if rows[0] else ""):
             header = [h.strip().lower() for h in rows[0]]
             columns = (_column(path, header, ("sentence1", "text1", "s1")),
                        _column(path, header, ("sentence2", "text2", "s2")),
                        _column(path, header, ("score", "label", "similarity", "gold")))
-            rows = [None] + rows[1:]
-        for lineno, row in enumerate(rows, 1):
-            if row is None or not row:
+            rows, first_line = rows[1:], 2
+        for lineno, row in enumerate(rows, first_line):
+            if not row:
                 continue
             if len(row) <= max(columns):
                 raise DataFormatError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -114,7 +114,10 @@ def hidden_layers(model, decoder: bool, deepest: int, **inputs) -> list[torch.Te
     return layers
 
 
-def _in_dtype(tensor: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+_Weight = TypeVar("_Weight", torch.Tensor, None)  # a Dense layer's bias may be None; its weight never is
+
+
+def _in_dtype(tensor: _Weight, dtype: torch.dtype) -> _Weight:
     """`tensor` in `dtype`, with no cast when it already is: a traced graph then keeps the weight's own name."""
     return tensor if tensor is None or tensor.dtype == dtype else tensor.to(dtype)
 
@@ -185,7 +188,7 @@ def embed_many(
     truncated = n_tokens > first.max_length
     order = np.argsort(-n_tokens, kind="stable")
     deepest = max(r.last_n_layers for r in recipes.values())
-    pooled = {name: [None] * len(texts) for name in recipes}
+    pooled: dict[str, list] = {name: [None] * len(texts) for name in recipes}  # every slot filled below
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

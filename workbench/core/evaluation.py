@@ -165,8 +165,10 @@ def quality(embedded: EmbeddedData, data: EvalData) -> dict[str, float]:
     """STS Spearman and nDCG@10 / recall@10 (empty when no labelled data)."""
     out: dict[str, float] = {}
     if data.sts is not None:
+        assert embedded.sts1 is not None and embedded.sts2 is not None, "embedded from other data"
         out["sts_spearman"] = metrics.sts_spearman(embedded.sts1.vectors, embedded.sts2.vectors, data.sts.scores)
     if data.retrieval is not None:
+        assert embedded.ret_queries is not None and embedded.ret_docs is not None, "embedded from other data"
         ret = data.retrieval
         ir = metrics.ir_metrics(embedded.ret_queries.vectors, embedded.ret_docs.vectors, ret.query_ids,
                                 ret.doc_ids, ret.qrels, k=10)

@@ -14,6 +14,10 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 POOLING_NAMES = ("mean", "mean_unmasked", "cls", "last_token", "max")
 DECODER_MODEL_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3", "phi3"}
@@ -129,16 +133,16 @@ DEFAULT_MODEL = "all-minilm-l6-v2"
 class LoadedModel:
     """A torch model, its tokenizer, its spec and where it was loaded from."""
 
-    model: object
-    tokenizer: object
+    model: Any  # a transformers PreTrainedModel (transformers is imported only where a model is loaded)
+    tokenizer: Any  # its tokenizer; None for random weights
     spec: ModelSpec
     source: str
     dense_layers: list = field(default_factory=list)  # sentence-transformers Dense modules after pooling
-    precision: str = "fp32"
+    precision: str = "fp32"  # a `ModelPrecision`, or the artifact's key ("onnx_int8") where `encoder` stands in
     device: str = "cpu"
     # A converted artifact standing in for `model`: int64 ids, mask [B, T] -> final [B, dim] vectors (pooling,
     # Dense, clamp and L2 inside it), and its content hash, which keys its cached embeddings.
-    encoder: object = None
+    encoder: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     artifact_sha256: str = ""
 
     def to(self, precision: str, device: str = "cpu") -> "LoadedModel":
@@ -251,7 +255,7 @@ def _spec_from_config(name: str, config, st_config: dict) -> ModelSpec:
         name=name,
         hf_id=name,
         dim=int(dense_dim or config.hidden_size),
-        max_tokens=int(st_config.get("max_tokens") or getattr(config, "max_position_embeddings", 512)),
+        max_tokens=int(st_config.get("max_tokens", 0) or getattr(config, "max_position_embeddings", 512)),
         pooling=st_config.get("pooling") or ("last_token" if decoder else "mean"),
         architecture="decoder" if decoder else "encoder",
         padding_side="left" if decoder else "right",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
 import numpy as np
 
 from workbench.core.units import GB
+
+T = TypeVar("T")  # what a step run in a child process returns
 
 
 def sample_latency_ms(fn: Callable[[], object], repeats: int = 30, warmup: int = 3) -> np.ndarray:
@@ -53,10 +55,10 @@ class ChildProcessFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ChildRun:
+class ChildRun(Generic[T]):
     """What a step returned in its own process, and what it cost there."""
 
-    value: object
+    value: T
     peak_rss_bytes: int  # the child's peak resident memory while the step ran (interpreter + imports included)
     baseline_rss_bytes: int  # its resident memory just before the step ran (interpreter + imports)
     seconds: float
@@ -195,7 +197,8 @@ class _Watchdog:
         import threading
 
         self.pool, self.memory_limit, self.timeout, self.interval = pool, memory_limit_bytes, timeout_s, interval
-        self.peak, self.reason, self.start = 0, None, time.perf_counter()
+        self.peak, self.start = 0, time.perf_counter()
+        self.reason: str | None = None  # why it killed the worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -229,8 +232,8 @@ class _Watchdog:
         self._thread.join()
 
 
-def run_in_child(fn: Callable, *args, preload: tuple[str, ...] = (), memory_limit_bytes: int | None = None,
-                 timeout_s: float | None = None, **kwargs) -> ChildRun:
+def run_in_child(fn: Callable[..., T], *args, preload: tuple[str, ...] = (), memory_limit_bytes: int | None = None,
+                 timeout_s: float | None = None, **kwargs) -> ChildRun[T]:
     """Run `fn(*args, **kwargs)` in a fresh process and report its peak RSS.
 
     A new process (not a fork of this one) starts with clean memory, so the peak belongs to the

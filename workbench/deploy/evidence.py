@@ -66,7 +66,7 @@ def latest_runs(reports_dir, folders=()) -> dict[str, dict]:
         runs += [r for r in found if Path(r["_folder"]).resolve() == Path(folder).resolve()]
         if not any(Path(r["_folder"]).resolve() == Path(folder).resolve() for r in found):
             raise ValueError(f"{folder}: no results.json there; give run folders written by studies 03 and 06")
-    out = {}
+    out: dict[str, dict] = {}
     for run in runs:  # newest first
         if run.get("status") == "complete" and run.get("notebook") in (ARTIFACTS_NOTEBOOK, STORAGE_NOTEBOOK):
             out.setdefault(run["notebook"], run)

@@ -11,10 +11,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "int8", "binary")  # storage precisions the faiss engines support
+from workbench.core.precision import ENGINE_PRECISIONS as PRECISIONS  # storage precisions the faiss engines support
+from workbench.core.precision import EnginePrecision
+
+
+class Engine(Protocol):
+    """What a sweep does with an engine: build an index into a folder, load it back, query it, let it go."""
+
+    name: str
+    module: str  # the library it imports, so a child process measures that import alone
+
+    def build(self, vectors, folder) -> None: ...
+
+    def load(self, folder) -> None: ...
+
+    def query(self, vectors, k: int) -> np.ndarray: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,8 @@ class HnswlibIndex:
     FILE = "index.bin"
 
     def __init__(self, dim: int, params: HnswParams = HnswParams(), threads: int = 0):
-        self.dim, self.params, self.threads, self.index = dim, params, threads or -1, None
+        self.dim, self.params, self.threads = dim, params, threads or -1
+        self.index: Any = None  # an hnswlib.Index once built or loaded
 
     def build(self, vectors, folder) -> None:
         import hnswlib
@@ -79,15 +97,18 @@ class HnswlibIndex:
 class _FaissIndex:
     """What faiss indexes share: fp32, fp16/int8 scalar-quantised or binary (Hamming) storage, one file."""
 
+    name: str  # each subclass's own
     module = "faiss"
     FILE = "index.faiss"
 
-    def __init__(self, dim: int, params: HnswParams = HnswParams(), threads: int = 0, precision: str = "fp32"):
+    def __init__(self, dim: int, params: HnswParams = HnswParams(), threads: int = 0,
+                 precision: EnginePrecision = "fp32"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r} is not supported; valid: {', '.join(PRECISIONS)}")
         if precision == "binary" and dim % 8:
             raise ValueError(f"binary storage needs a dimension divisible by 8; got {dim}")
-        self.dim, self.params, self.threads, self.precision, self.index = dim, params, threads, precision, None
+        self.dim, self.params, self.threads, self.precision = dim, params, threads, precision
+        self.index: Any = None  # a faiss index once built or loaded
 
     def _encode(self, vectors) -> np.ndarray:
         vectors = _float32_rows(vectors)
@@ -130,7 +151,7 @@ class _FaissIndex:
         self.index = None
 
 
-def _scalar_kind(precision: str):
+def _scalar_kind(precision: EnginePrecision):
     import faiss
 
     return faiss.ScalarQuantizer.QT_fp16 if precision == "fp16" else faiss.ScalarQuantizer.QT_8bit
@@ -186,7 +207,8 @@ class ChromaIndex:
 
     def __init__(self, dim: int, params: HnswParams = HnswParams(), threads: int = 0):
         self.dim, self.params, self.threads = dim, params, threads
-        self.client = self.collection = None
+        self.client: Any = None  # a chromadb client and its collection once built or loaded
+        self.collection: Any = None
 
     def _client(self, folder):
         import chromadb
@@ -221,10 +243,12 @@ class ChromaIndex:
 
 
 ENGINES = {cls.name: cls for cls in (HnswlibIndex, FaissHnswIndex, ChromaIndex, FlatIndex)}
+FAISS_ENGINES: dict[str, type[_FaissIndex]] = {cls.name: cls for cls in (FaissHnswIndex, FlatIndex)}  # below fp32 too
 GRAPH_ENGINES = ("hnswlib", "faiss", "chroma")  # approximate (HNSW) engines; "flat" is exact search
 
 
-def make_engine(name: str, dim: int, params: HnswParams = HnswParams(), threads: int = 0, precision: str = "fp32"):
+def make_engine(name: str, dim: int, params: HnswParams = HnswParams(), threads: int = 0,
+                precision: EnginePrecision = "fp32") -> Engine:
     """An engine by name; an unknown name fails listing the valid ones. Only the faiss engines store below fp32."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; valid: {', '.join(ENGINES)}")
@@ -232,10 +256,9 @@ def make_engine(name: str, dim: int, params: HnswParams = HnswParams(), threads:
         raise ValueError(f"dimension must be an integer >= 1; got {dim!r}")
     if precision == "fp32":
         return ENGINES[name](int(dim), params, threads)
-    if not issubclass(ENGINES[name], _FaissIndex):
-        faiss_engines = [n for n, cls in ENGINES.items() if issubclass(cls, _FaissIndex)]
-        raise ValueError(f"engine {name!r} stores fp32 only; use {' or '.join(faiss_engines)} for {precision}")
-    return ENGINES[name](int(dim), params, threads, precision)
+    if name not in FAISS_ENGINES:
+        raise ValueError(f"engine {name!r} stores fp32 only; use {' or '.join(FAISS_ENGINES)} for {precision}")
+    return FAISS_ENGINES[name](int(dim), params, threads, precision)
 
 
 def exact_top_k(base, queries, k: int, chunk: int = 256) -> np.ndarray:

@@ -6,6 +6,7 @@ HNSW latency grows with log N; exact (flat) search scores every item, so its lat
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ def capacity_constants(fits: pd.DataFrame, sweep: pd.DataFrame, vectors: str = "
     fits = fits[fits["vectors"] == vectors]
     ok = sweep[(sweep["status"] == "ok") & (sweep["vectors"] == vectors)]
     for engine, g in fits.groupby("engine"):
-        entry = {"dims": sorted(int(d) for d in g["dim"])}
+        entry: dict[str, Any] = {"dims": sorted(int(d) for d in g["dim"])}
         for column, name in (("disk bytes/item", "disk"), ("RSS bytes/item", "rss")):
             if len(g) >= 2:
                 line = fit_linear(g["dim"], g[column])

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
+from workbench.core.precision import EnginePrecision
 from workbench.index.fits import NEVER, crossing_n, latency_at
 
-BYTES_PER_COMPONENT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "binary": 0.125}
+BYTES_PER_COMPONENT: dict[EnginePrecision, float] = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "binary": 0.125}
 
 
 def plan(disk_budget_bytes, ram_budget_bytes, dim, engine, precision="fp32", latency_budget_ms=None,
@@ -38,7 +39,7 @@ def plan(disk_budget_bytes, ram_budget_bytes, dim, engine, precision="fp32", lat
               "ram": (ram_budget_bytes - c["rss_fixed"]) / per_item["rss"]}
     if latency_budget_ms is not None:
         limits["latency"] = crossing_n(c["latency"], latency_budget_ms)
-    binding = min(limits, key=limits.get)
+    binding = min(limits, key=limits.__getitem__)
     exact = {}
     if "flat" in constants and engine != "flat":
         exact = {"exact_search_faster_up_to": crossover_n(constants["flat"]["latency"], c["latency"])}

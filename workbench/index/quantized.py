@@ -12,26 +12,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRECISIONS = ("float32", "float16", "int8", "uint8", "binary", "ubinary")
-SCALAR = ("int8", "uint8")  # precisions that need calibration ranges
-BITS = ("binary", "ubinary")
+from workbench.core.precision import STORAGE_PRECISIONS as PRECISIONS
+from workbench.core.precision import StoragePrecision, storage_precision
+
+SCALAR: tuple[StoragePrecision, ...] = ("int8", "uint8")  # precisions that need calibration ranges
+BITS: tuple[StoragePrecision, ...] = ("binary", "ubinary")
 MIN_CALIBRATION_ROWS = 2  # a per-dimension minimum and maximum need at least two vectors to differ
 
 
-def check_precisions(precisions) -> list[str]:
+def check_precisions(precisions) -> list[StoragePrecision]:
     """The precisions, each one known; an unknown one fails listing the valid ones."""
-    precisions = list(precisions)
-    for p in precisions:
-        if p not in PRECISIONS:
-            raise ValueError(f"storage precision {p!r} is not valid; choose from {', '.join(PRECISIONS)}")
-    if not precisions:
+    checked = [storage_precision(p) for p in precisions]
+    if not checked:
         raise ValueError(f"give at least one storage precision: {', '.join(PRECISIONS)}")
-    return precisions
+    return checked
 
 
 def bytes_per_vector(precision: str, dim: int) -> int:
     """Bytes one stored vector takes: 4, 2 or 1 per component, or one bit per component rounded up to bytes."""
-    check_precisions([precision])
+    precision = storage_precision(precision)
     if precision in BITS:
         return (dim + 7) // 8
     return dim * {"float32": 4, "float16": 2}.get(precision, 1)
@@ -60,13 +59,13 @@ def quantize(vectors: np.ndarray, precision: str, ranges: np.ndarray | None = No
     """The codes a store keeps for these float vectors (int8/uint8 need the calibration ranges)."""
     from sentence_transformers.util.quantization import quantize_embeddings
 
-    check_precisions([precision])
+    stored = storage_precision(precision)
     vectors = np.asarray(vectors, dtype=np.float32)
-    if precision == "float16":
+    if stored == "float16":
         return vectors.astype(np.float16)
-    if precision in SCALAR and ranges is None:
-        raise ValueError(f"{precision} needs calibration ranges: pass calibration_ranges(calibration vectors)")
-    return quantize_embeddings(vectors, precision=precision, ranges=ranges)
+    if stored in SCALAR and ranges is None:
+        raise ValueError(f"{stored} needs calibration ranges: pass calibration_ranges(calibration vectors)")
+    return np.asarray(quantize_embeddings(vectors, precision=stored, ranges=ranges))
 
 
 def unpack_bits(codes: np.ndarray, precision: str) -> np.ndarray:
@@ -108,7 +107,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class StoredVectors:
     """Documents as one precision keeps them, with the ranges their queries must be quantised with."""
 
-    precision: str
+    precision: StoragePrecision
     codes: np.ndarray
     dim: int
     ranges: np.ndarray | None = None
@@ -116,7 +115,7 @@ class StoredVectors:
     @classmethod
     def of(cls, vectors: np.ndarray, precision: str, ranges: np.ndarray | None = None) -> "StoredVectors":
         vectors = np.asarray(vectors, dtype=np.float32)
-        return cls(precision, quantize(vectors, precision, ranges if precision in SCALAR else None),
+        return cls(storage_precision(precision), quantize(vectors, precision, ranges if precision in SCALAR else None),
                    vectors.shape[1], ranges if precision in SCALAR else None)
 
     @property

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.core.precision import ENGINE_PRECISION, StoragePrecision
 from workbench.core.progress import progress_bar
 from workbench.core.resources import dir_size_bytes, latency_summary, sample_latency_ms
 from workbench.index.engines import HnswParams, make_engine, recall_at_k
@@ -22,11 +23,10 @@ from workbench.index.planner import crossover_n
 from workbench.index.timing import time_queries
 from workbench.index.vectors import tile_vectors
 
-ENGINE_PRECISION = {"float32": "fp32", "float16": "fp16", "int8": "int8", "binary": "binary"}  # faiss storage
 ENGINES = ("flat", "faiss")  # exact search, then faiss HNSW
 
 
-def check_latency_precisions(precisions, dim: int) -> list[str]:
+def check_latency_precisions(precisions, dim: int) -> list[StoragePrecision]:
     """Precisions both faiss engines store; binary needs a dimension divisible by 8."""
     for p in precisions:
         if p not in ENGINE_PRECISION:
@@ -53,7 +53,7 @@ def latency_curve(real: np.ndarray, n_values, precisions, params: HnswParams = H
             tempfile.TemporaryDirectory(prefix="search-latency-") as scratch:
         for n in sorted({p[0] for p in points}):
             base, queries = tile_vectors(real, n, seed=1), tile_vectors(real, n_queries, seed=2)
-            exact = {}
+            exact: dict[StoragePrecision, np.ndarray] = {}
             for _, precision, name in (p for p in points if p[0] == n):
                 engine = make_engine(name, base.shape[1], params, precision=ENGINE_PRECISION[precision])
                 folder = Path(scratch) / f"{name}-{precision}-{n}"

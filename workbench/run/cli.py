@@ -15,7 +15,7 @@ def cmd_run(args) -> int:
     from workbench.core.progress import batch_mode
     from workbench.run.dask_executor import ClusterLost, tidy
     from workbench.run.index_page import build_index
-    from workbench.run.runner import SuiteProgress, plan, run_local
+    from workbench.run.runner import CellState, SuiteProgress, plan, run_local
 
     cli = {"suite": args.suite, "reports": args.reports, "jobs": args.jobs, "kernel": args.kernel,
            "force": True if args.force else None, "progress": False if args.quiet else None,
@@ -39,13 +39,12 @@ def cmd_run(args) -> int:
     tidy(reports)  # a Dask client stopped mid-write leaves no half folder behind, whichever executor runs next
     cells = plan(entries, reports, config.force)
     for cell in cells:
-        if cell.state.startswith("duplicate"):
-            print(f"{cell.entry.name}: same notebook and parameters as {cell.state.removeprefix('duplicate of ')}; "
-                  f"runs once in {cell.folder}")
-        elif cell.state == "finished, report rendered":
+        if cell.state is CellState.DUPLICATE:
+            print(f"{cell.entry.name}: same notebook and parameters as {cell.duplicate_of}; runs once in {cell.folder}")
+        elif cell.state is CellState.REPORT_RENDERED:
             print(f"{cell.entry.name}: report rendered from the finished run in {cell.folder} (it had been stopped "
                   "before)")
-        if not cell.runs and not cell.state.startswith("duplicate"):
+        if not cell.runs and cell.state is not CellState.DUPLICATE:
             print(f"{cell.entry.name}: up to date in {cell.folder} (use --force to re-run)")
     todo = [cell.entry for cell in cells if cell.runs]
     progress = SuiteProgress(len(todo), config.progress)
@@ -92,12 +91,13 @@ def _print_plan(cells) -> int:
     """`--dry-run`: every cell, its hash, whether it is complete, and its RAM where it can be estimated."""
     from workbench.run.estimates import ram_estimate
     from workbench.run.formatting import text_table
+    from workbench.run.runner import CellState
 
-    rows = [(c.entry.name, c.entry.run_hash(), c.state, "runs" if c.runs else "skipped",
+    rows = [(c.entry.name, c.entry.run_hash(), c.shown, "runs" if c.runs else "skipped",
              ram_estimate(c.entry)) for c in cells]
     print(text_table(("cell", "hash", "now", "next run", "RAM"), rows, rule=False))
     print(f"{sum(c.runs for c in cells)} of {len(cells)} cell(s) would run; "
-          f"{sum(c.state == 'complete' for c in cells)} complete")
+          f"{sum(c.state is CellState.COMPLETE for c in cells)} complete")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
+from typing import TypeGuard
 
 from workbench.core.files import atomic_path
 from workbench.run.formatting import number, text_table
@@ -18,6 +19,11 @@ from workbench.run.results import RESULTS_FILE
 # Words in a headline label that say which way is better; checked in order, the first found decides.
 HIGHER_IS_BETTER = ("cosine", "spearman", "ndcg", "recall", "agreement", "auc", "items that fit")
 LOWER_IS_BETTER = ("latency", "size", "l2", "rss", "memory", "disk", "convert", "load", "overhead")
+
+
+def _finite_number(value) -> TypeGuard[float]:
+    """An int or float (not a bool) that is finite: a change can be computed from it."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def direction(label: str) -> int:
@@ -69,8 +75,7 @@ def differences(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[tupl
         if shown_a == shown_b:  # a change below the digits shown is not a change a reader can see
             continue
         change, verdict = "", ""
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (va, vb))
-        if numeric:
+        if _finite_number(va) and _finite_number(vb):
             change = number(vb - va, label)
             if va:
                 change += f" ({100 * (vb - va) / abs(va):+.1f} %)"

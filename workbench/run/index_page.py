@@ -27,7 +27,7 @@ from workbench.run.claims import (
 )
 from workbench.run.formatting import number
 from workbench.run.report import REPORT_FILE
-from workbench.run.results import RESULTS_FILE, load_results
+from workbench.run.results import RESULTS_FILE, RunStatus, load_results
 
 INDEX_FILE = "index.html"
 SUMMARY_FILE = "summary.md"
@@ -98,7 +98,7 @@ _READING_ORDER = (FAILS, INCONCLUSIVE, HOLDS, NOT_MEASURABLE)  # what a reader m
 def claim_rows(runs: list[dict]):
     """(claim, study and run, evidence link) for every claim of every complete run: failures first."""
     rows = [(from_dict(c), f"{str(r.get('notebook', ''))[:2]} · {run_title(r)}", _report_link(r, EVIDENCE_ANCHOR))
-            for r in runs if r.get("status") == "complete" for c in r["claims"] if isinstance(c, dict)]
+            for r in runs if r.get("status") == RunStatus.COMPLETE for c in r["claims"] if isinstance(c, dict)]
     return sorted(rows, key=lambda row: _READING_ORDER.index(row[0].verdict))
 
 
@@ -163,7 +163,7 @@ def _status_rows(runs: list[dict]) -> str:
         folder: Path = run["_folder"]
         link = _report_link(run)
         status = str(run.get("status", "unknown"))
-        if status == "complete" and not link:
+        if status == RunStatus.COMPLETE and not link:
             status = "complete, report not rendered: run the suite again to render it"
         name = html.escape(_title(str(run.get("notebook", folder.name))))
         title = f'<a href="{html.escape(link)}">{name}</a>' if link else name
@@ -172,7 +172,7 @@ def _status_rows(runs: list[dict]) -> str:
         env = run["environment"]
         packages = env.get("packages", {}) if isinstance(env.get("packages"), dict) else {}
         versions = ", ".join(f"{k} {v}" for k, v in packages.items() if v and k in ("workbench", "torch", "transformers"))
-        css = "ok" if status == "complete" else "failed"
+        css = "ok" if status == RunStatus.COMPLETE else "failed"
         rows.append(f'<tr class="{css}"><td>{title}<br><small>{html.escape(folder.name)}</small></td>'
                     f'<td class="status">{html.escape(status)}</td>'
                     f'<td><details><summary>{len(run["parameters"])} parameters</summary><ul>{params}</ul></details></td>'
@@ -197,7 +197,7 @@ ul { margin: 0; padding-left: 1.1em; } code { font-size: 90%; } h2 { margin-top:
 def index_html(runs: list[dict]) -> str:
     """The whole page as a string (escaped throughout)."""
     built = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    incomplete = sum(r.get("status") != "complete" for r in runs)
+    incomplete = sum(r.get("status") != RunStatus.COMPLETE for r in runs)
     parts = [f"<h1>Embedding workbench reports</h1><p>Built {html.escape(built)} from {len(runs)} run(s)' "
              f"<code>results.json</code>; {incomplete} not complete.</p>"]
     if not runs:
@@ -209,7 +209,7 @@ def index_html(runs: list[dict]) -> str:
                      ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v]) + ".</p>")
         parts.append(claims_html([c for c, _, _ in rows], [t for _, t, _ in rows], [link for _, _, link in rows]))
     for study in _study_order(runs):
-        group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == "complete"]
+        group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == RunStatus.COMPLETE]
         if group:
             parts.append(f"<h2>{html.escape(_title(study))}</h2>{_headline_html(group)}{_thumbnails(group)}")
     if runs:
@@ -234,7 +234,7 @@ def summary_markdown(runs: list[dict]) -> str:
                   f"{_markdown_cell(c.threshold)} | {_markdown_cell(title)} |" for c, title, _ in rows]
         lines.append("")
     for study in _study_order(runs):
-        group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == "complete"]
+        group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == RunStatus.COMPLETE]
         labels, columns = headline(group)
         if not labels:
             continue

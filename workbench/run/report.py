@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from workbench.core.files import atomic_path
-from workbench.run.results import STEP_LOG, load_results, mark_failed
+from workbench.run.results import STEP_LOG, RunStatus, load_results, mark_failed
 
 REPORT_FILE = "report.html"
 EXECUTED_FILE = "notebook.ipynb"
@@ -170,7 +170,7 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
 def results_complete(output_dir: Path) -> bool:
     """Whether the run's results.json says complete (every number recorded; its report may still be missing)."""
     try:
-        return load_results(output_dir).get("status") == "complete"
+        return load_results(output_dir).get("status") == RunStatus.COMPLETE
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -12,8 +12,10 @@ import os
 import platform
 import subprocess
 from datetime import datetime, timezone
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
@@ -29,9 +31,25 @@ TRACKED_PACKAGES = (
 )
 
 
+class RunStatus(StrEnum):
+    """results.json's "status": running until `finish`; a notebook stopped by an error writes "failed: <error>"."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+    @classmethod
+    def of(cls, text: object) -> RunStatus | None:
+        """The status a results.json says (a failure with its error after the word); None for anything else."""
+        text = str(text)
+        if text.startswith(cls.FAILED):
+            return cls.FAILED
+        return cls(text) if text in (cls.RUNNING, cls.COMPLETE) else None
+
+
 def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
     """Installed versions of the packages that can change a number in a report."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in names:
         try:
             versions[name] = metadata.version(name)
@@ -72,9 +90,9 @@ class Run:
         self.dir = output_path(output_dir)
         self.path = self.dir / RESULTS_FILE
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.payload = {
+        self.payload: dict[str, Any] = {
             "notebook": notebook,
-            "status": "running",
+            "status": RunStatus.RUNNING.value,
             "started_at": now,
             "updated_at": now,
             "parameters": dict(parameters),
@@ -131,7 +149,7 @@ class Run:
 
     def finish(self) -> None:
         """Mark the run complete (an index page treats anything else as failed or interrupted)."""
-        self.payload["status"] = "complete"
+        self.payload["status"] = RunStatus.COMPLETE.value
         self._write()
 
     def _write(self):
@@ -164,8 +182,8 @@ def mark_failed(output_dir: str | Path, error: str) -> None:
         payload = load_results(path)
     except (OSError, ValueError):
         return
-    if isinstance(payload, dict) and payload.get("status") == "running":
-        payload["status"] = f"failed: {error}"
+    if isinstance(payload, dict) and payload.get("status") == RunStatus.RUNNING:
+        payload["status"] = f"{RunStatus.FAILED.value}: {error}"
         write_json_atomic(path, payload)
 
 

@@ -10,12 +10,25 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from workbench.run import report
 from workbench.run.report import finalize, has_report, results_complete
-from workbench.run.results import load_results
+from workbench.run.results import RunStatus, load_results
 from workbench.run.suite import SuiteEntry
+
+
+class CellState(Enum):
+    """What a cell's folder holds before the suite runs; the value is how `--dry-run` shows it."""
+
+    COMPLETE = "complete"
+    REPORT_MISSING = "finished, report missing"
+    REPORT_RENDERED = "finished, report rendered"
+    FAILED = "failed earlier"
+    STOPPED = "stopped earlier"
+    NOT_RUN = "not run"
+    DUPLICATE = "duplicate"  # of an earlier cell with the same notebook and parameters: `Cell.duplicate_of`
 
 
 @dataclass(frozen=True)
@@ -24,39 +37,45 @@ class Cell:
 
     entry: SuiteEntry
     folder: Path
-    state: str  # complete | finished, report missing | finished, report rendered | failed earlier | stopped earlier
-    #             | not run | duplicate of <name>
+    state: CellState
     runs: bool
+    duplicate_of: str = ""  # the cell that runs in its place, for a DUPLICATE
+
+    @property
+    def shown(self) -> str:
+        """The state as `--dry-run` prints it."""
+        return f"duplicate of {self.duplicate_of}" if self.state is CellState.DUPLICATE else self.state.value
 
 
 def plan(entries: list[SuiteEntry], reports: Path, force: bool, render: bool = True) -> list[Cell]:
     """Every entry with its state; a finished run whose report is missing gets it now (unless `render` is off)."""
-    cells, seen = [], {}
+    cells: list[Cell] = []
+    seen: dict[Path, str] = {}
     for entry in entries:
         folder = entry.folder(reports)
         if folder in seen:  # identical notebook and parameters: one run, one folder
-            cells.append(Cell(entry, folder, f"duplicate of {seen[folder]}", False))
+            cells.append(Cell(entry, folder, CellState.DUPLICATE, False, duplicate_of=seen[folder]))
             continue
         seen[folder] = entry.name
         state = _state(folder)
-        if state == "finished, report missing" and not force and render and finalize(folder):
-            state = "finished, report rendered"
+        if state is CellState.REPORT_MISSING and not force and render and finalize(folder):
+            state = CellState.REPORT_RENDERED
         # a dry run renders nothing: a finished run counts as complete, since the real run only renders its report
-        complete = has_report(folder) or (not render and state == "finished, report missing")
+        complete = has_report(folder) or (not render and state is CellState.REPORT_MISSING)
         cells.append(Cell(entry, folder, state, force or entry.reads_other_runs or not complete))
     return cells
 
 
-def _state(folder: Path) -> str:
+def _state(folder: Path) -> CellState:
     if has_report(folder):
-        return "complete"
+        return CellState.COMPLETE
     if results_complete(folder):
-        return "finished, report missing"
+        return CellState.REPORT_MISSING
     try:
-        status = str(load_results(folder).get("status", ""))
+        status = load_results(folder).get("status", "")
     except (OSError, ValueError, AttributeError):
-        return "not run"
-    return "failed earlier" if status.startswith("failed") else "stopped earlier"
+        return CellState.NOT_RUN
+    return CellState.FAILED if RunStatus.of(status) is RunStatus.FAILED else CellState.STOPPED
 
 
 class SuiteProgress:

@@ -33,11 +33,11 @@ def embeddings_for(model: str, vectors: str, folder) -> tuple[str, int]:
     if vectors == "synthetic":
         return "", 0
     import workbench as wb
-    from workbench.core import evaluation
+    from workbench.core.data import load_beir
     from workbench.index.vectors import save_embeddings
 
     loaded = wb.load_model(model)
-    real = wb.embed(loaded, evaluation.load_eval_data().retrieval.docs, wb.Recipe.model_default(loaded.spec)).vectors
+    real = wb.embed(loaded, load_beir().docs, wb.Recipe.model_default(loaded.spec)).vectors
     return save_embeddings(real, folder), real.shape[1]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -40,7 +41,7 @@ def load_preset(preset: str) -> dict:
 
 def budgets_from(preset: dict, overrides: dict) -> tuple[Budgets, int, dict]:
     """Budgets and target item count: each override that is not 0 replaces the preset's value."""
-    merged = {k: (overrides.get(k) or preset.get(k)) for k in PRESET_KEYS - {"name"}}
+    merged: dict[str, Any] = {k: (overrides.get(k) or preset.get(k)) for k in PRESET_KEYS - {"name"}}
     if not merged.get("items"):
         raise ValueError("the target item count is missing: set items in the preset or the notebook parameters")
 

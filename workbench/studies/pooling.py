@@ -88,6 +88,7 @@ def separation(embedded: EmbeddedData, data: EvalData) -> dict[str, float]:
     """How far paraphrase pairs sit from unrelated pairs: difference of mean cosine and ROC AUC."""
     if data.sts is None:
         return {}
+    assert embedded.sts1 is not None and embedded.sts2 is not None, "embedded from other data"
     cos = metrics.cosine_rows(embedded.sts1.vectors, embedded.sts2.vectors)
     positive = cos[data.sts.scores >= PARAPHRASE_MIN_SCORE]
     negative = cos[data.sts.scores <= UNRELATED_MAX_SCORE]
@@ -218,7 +219,7 @@ def claim_checks(matrix: pd.DataFrame, invariance: pd.DataFrame | None) -> list[
 
 def headline_label(key: str, results: dict) -> str:
     """The index's label for a result key: the declared and best strategies and their quality, the unmasked drift."""
-    keep = {results.get("declared_pooling"), results.get("best_strategy")} - {None}
+    keep = {name for name in (results.get("declared_pooling"), results.get("best_strategy")) if name is not None}
     templates = {"declared_pooling": "declared pooling", "best_strategy": "best strategy",
                  "padding_invariance_mean_unmasked": "mean cosine fixed vs dynamic padding, unmasked mean"}
     for name in sorted(keep):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,9 @@ from workbench.run.formatting import label_for
 
 def _shipped(embedded: evaluation.EmbeddedData) -> evaluation.EmbeddedData:
     """The same sets with `pooled` set to the final vectors: what an artifact returns, so both sides compare alike."""
-    return replace(embedded, **{name: replace(e, pooled=e.vectors) for name, e in vars(embedded).items()
-                                if isinstance(e, Embeddings)})
+    shipped: dict[str, Any] = {name: replace(e, pooled=e.vectors) for name, e in vars(embedded).items()
+                               if isinstance(e, Embeddings)}
+    return replace(embedded, **shipped)
 
 
 def comparisons(measured: Measured, data) -> dict[str, comparison.Comparison]:

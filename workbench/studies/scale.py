@@ -10,6 +10,7 @@ projected. No row carries an accuracy figure: the weights are random.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,7 +116,8 @@ def frame(rows: list[ArtifactRow], planned: list[Planned]) -> pd.DataFrame:
     model_types = {p.arch.name: p.arch.config["model_type"] for p in planned}
     out = []
     for r in rows:
-        line = {"model": r.model, "params B": r.params / BILLION, "variant": r.key, "status": r.status.value}
+        line = {"model": r.model, "params B": r.params / BILLION if r.params is not None else np.nan, "variant": r.key,
+                "status": r.status.value}
         for label, (value_of, unit) in QUANTITIES.items():
             value = value_of(r)
             line[label] = value / unit if value is not None else np.nan
@@ -173,7 +175,7 @@ def projections(fitted: pd.DataFrame, table: pd.DataFrame, targets: list[str]) -
 
 # The seeds' claims, quoted, with the range each quote is read as. Seed 000 is about Qwen3(-Embedding)-4B in
 # Core ML, 003 about the onnx-community Qwen3-Embedding-0.6B export, 002 about mlx-community 4-bit builds.
-CLAIMS = (
+CLAIMS: tuple[dict[str, Any], ...] = (
     {"seed": "000", "quote": "FP16 (unquantized): ~8GB model size", "model": "qwen3-embedding-4b",
      "variant": "coreml_fp16", "quantity": "size GB", "range": (7.0, 9.0)},
     {"seed": "000", "quote": "INT8 (quantized): ~2-4GB model size", "model": "qwen3-embedding-4b",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ import pandas as pd
 from workbench.core import metrics
 from workbench.core.data import RetrievalSet, StsPairs, load_beir, load_queries, load_sts
 from workbench.core.paths import DATA_DIR
+from workbench.core.precision import StoragePrecision
 from workbench.index.quantized import (
     BITS,
     StoredVectors,
@@ -34,14 +36,14 @@ from workbench.index.rows import QUALITY_SECTION as QUALITY_SECTION  # the ids t
 from workbench.index.rows import SEARCH_SECTION as SEARCH_SECTION
 from workbench.run.claims import NOT_MEASURABLE, Claim, verdict_of
 
-BASELINE = "float32"
+BASELINE: StoragePrecision = "float32"
 RESCORE_SOURCES = ("stored", "int8", "float32")  # what rescoring reads: the searched vectors, int8 or float32 copies
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
 ST_BENCHMARK = "sentence-transformers' embedding-quantization benchmark (STS-B test, quoted)"
 HF_BLOG = "Hugging Face blog 'Binary and Scalar Embedding Quantization' (2024), MTEB retrieval (quoted)"
-PUBLISHED_STS = {"model": "all-mpnet-base-v2",
+PUBLISHED_STS: dict[str, Any] = {"model": "all-mpnet-base-v2",
                  "spearman": {"float32": 0.8342, "int8": 0.8313, "uint8": 0.8260, "binary": 0.8244}}
 PUBLISHED_RETRIEVAL = [  # (model, precision, rescored, % of float32 retrieval quality)
     ("all-MiniLM-L6-v2", "int8", False, 90.8),
@@ -108,9 +110,10 @@ def embed_inputs(loaded, data, calibration_path: str = "", batch_size: int = 32)
     calibration = {part: np.vstack([cached_embed_many(loaded, chunk, {"": recipe}, prompts[part], batch_size)[""].vectors
                                     for chunk in texts[part][0]])
                    for part, wanted in parts.items() if wanted}
+    sts1, sts2, queries, docs = embedded.sts1, embedded.sts2, embedded.ret_queries, embedded.ret_docs
     return StorageInputs(
-        sts=(embedded.sts1.vectors, embedded.sts2.vectors) if data.sts is not None else None,
-        retrieval=(embedded.ret_queries.vectors, embedded.ret_docs.vectors) if data.retrieval is not None else None,
+        sts=(sts1.vectors, sts2.vectors) if sts1 is not None and sts2 is not None else None,
+        retrieval=(queries.vectors, docs.vectors) if queries is not None and docs is not None else None,
         calibration=calibration, calibration_sources={part: texts[part][1] for part in calibration})
 
 
@@ -149,7 +152,7 @@ def sts_table(sts1: np.ndarray, sts2: np.ndarray, pairs: StsPairs, precisions, d
             r = ranges.get(dim)
             views = [_sts_view(quantize(x, precision, r), precision, dim) for x in (a, b)]
             rows.append({"precision": precision, "dim": dim, "bytes per vector": bytes_per_vector(precision, dim),
-                         "STS Spearman": metrics.sts_spearman(*views, pairs.scores)})
+                         "STS Spearman": metrics.sts_spearman(views[0], views[1], pairs.scores)})
     frame = pd.DataFrame(rows)
     base = _baseline(frame, dims[0])["STS Spearman"]
     frame["STS retention (%)"] = 100.0 * (frame["STS Spearman"] / base)

@@ -61,7 +61,7 @@ def record_tables(run: Run, sts: pd.DataFrame | None, retrieval: pd.DataFrame | 
 def headline_results(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, crossovers: pd.DataFrame,
                      answer: dict | None, k: int = 10) -> dict:
     """The flat results.json keys: retention per precision at the full dimension, crossovers, the answer."""
-    out = {}
+    out: dict[str, float | str] = {}
     measured = [f for f in (sts, retrieval) if f is not None]
     if measured:
         out["full_dimension"] = int(measured[0]["dim"].max())  # the dimension every retention here is at
