@@ -40,6 +40,7 @@ def test_a_run_from_before_rows_has_none_and_a_foreign_schema_is_refused():
     ({"size_bytes": "23 MB"}, "'size_bytes' must be a finite number or null"),
     ({"format": None}, "'format' must be a string"),
     ({"status": "half done"}, "'status' must be one of measured, left to the fit"),
+    ({"conversion_path": "fast"}, "'conversion_path' must be plain or lean"),
     ({"latency": [{"batch": 1}]}, "latency or accuracy malformed"),
 ])
 def test_a_malformed_row_names_what_is_wrong(change, message):

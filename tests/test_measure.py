@@ -152,3 +152,25 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     assert r["latency_p50_ms_coreml_int4"] is None
     assert "not measured on this platform" in data["notes"]["latency_p50_ms_coreml_int4"]
     assert np.isfinite(r["mean_cosine_coreml_fp32"])
+
+
+def test_the_lean_core_ml_path_runs_through_the_same_runner_and_its_rows_say_so(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """Plain and lean side by side in one run: both measured, the path recorded, the same int8 package size."""
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    loaded = workbench.load_model(str(tiny_qwen3_dir))
+    recipe = workbench.Recipe(max_length=16, last_n_layers=1, pooling=loaded.spec.pooling)
+    pairs = pipeline.plan(["coreml", "coreml-lean"], ["int8"])
+    assert pairs == [("coreml", "fp16"), ("coreml", "int8"), ("coreml-lean", "int8")]  # lean derives from nothing
+    probe = pipeline.Probe.random(loaded.tokenizer.vocab_size, 1, 16, 0)
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("tmp*.mlpackage"))
+    rows = {r.key: r for r in pipeline.run(pipeline.Checkpoint(str(tiny_qwen3_dir)), loaded.spec, pairs, recipe,
+                                           probe, preflight_model=loaded)}
+    plain, lean = rows["coreml_int8"], rows["coreml-lean_int8"]
+    assert plain.status is lean.status is Status.MEASURED, (plain.notes, lean.notes)
+    assert (plain.conversion_path, lean.conversion_path) == ("plain", "lean")
+    assert abs(lean.size_bytes - plain.size_bytes) < 0.05 * plain.size_bytes  # the same weights, in chunks
+    assert lean.convert_peak_rss_bytes > 0 and "not measured on this platform" in " ".join(lean.notes)
+    # coremltools' temporary packages (gigabytes at 4B) went with each step's scratch folder, not into /tmp
+    assert set(Path(tempfile.gettempdir()).glob("tmp*.mlpackage")) <= before

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
-from workbench.convert import artifacts, registry
+from workbench.convert import artifacts, chunks, registry
 from workbench.convert.rows import TRAINED, ArtifactRow, Latency, Status
 from workbench.core.architectures import RANDOM_WEIGHTS, Architecture, random_model
 from workbench.core.cache import cache_dir
@@ -80,6 +80,8 @@ class Subject(Protocol):
 
     def build(self, precision: ModelPrecision) -> LoadedModel: ...
 
+    def source(self) -> chunks.WeightSource: ...  # the weights a part at a time, for the lean path
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -91,6 +93,9 @@ class Checkpoint:
     def build(self, precision: ModelPrecision) -> LoadedModel:
         return load_model(self.model)  # `precision` is for random builds: a checkpoint has its own dtype
 
+    def source(self) -> chunks.WeightSource:
+        return chunks.SafetensorsSource(self.model)
+
 
 @dataclass(frozen=True)
 class RandomBuild:
@@ -101,6 +106,9 @@ class RandomBuild:
 
     def build(self, precision: ModelPrecision) -> LoadedModel:
         return random_model(self.arch, precision, self.seed)
+
+    def source(self) -> chunks.WeightSource:
+        return chunks.RandomSource(self.arch, self.seed)  # each part from a seed of its own
 
     @property
     def weights(self) -> str:
@@ -144,8 +152,13 @@ class Probe:
 def convert_step(fmt: str, variant: str, subject: Subject, recipe: Recipe, folder: str, base: str | None) -> str:
     """Write one artifact; alone in its process, so the process's peak RSS is the conversion's."""
     quiet_transformers()
+    (scratch := Path(folder) / "tmp").mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(scratch)  # coremltools' temporary packages (gigabytes at 4B) go with the folder
     converter = registry.get(fmt)
+    if converter.convert_from_source is not None:  # the lean path: the whole model is never built
+        return str(converter.convert_from_source(subject.source(), recipe, variant, folder))
     precision = converter.build_precision(variant)
+    assert converter.convert is not None  # a converter has one of the two (registry.Converter checks)
     return str(converter.convert(lambda: subject.build(precision), recipe, variant, folder, base))
 
 
@@ -275,7 +288,8 @@ def run(subject: Subject, spec: ModelSpec, pairs: list[tuple[str, str]], recipe:
             if bar is not None:
                 bar.set_description(f"{model} {fmt}_{variant}".strip())
             converter = registry.get(fmt)
-            row = ArtifactRow(fmt, variant, subject.weights, model=model, params=params)
+            row = ArtifactRow(fmt, variant, subject.weights, model=model, params=params,
+                              conversion_path=converter.conversion_path)
             base = None
             if converter.base is not None and converter.derives(variant):
                 base = built.get((fmt, converter.base))

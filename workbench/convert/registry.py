@@ -12,7 +12,7 @@ import difflib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
 import numpy as np
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from workbench.core.precision import ModelPrecision
 
 Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]  # int64 ids, mask [B, T] -> float32 [B, dim]
+# How an artifact is made: "plain" converts the whole model at once (and compresses the whole package); "lean"
+# builds it a part at a time from the weights, so conversion memory follows the part, not the model.
+ConversionPath = Literal["plain", "lean"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,13 @@ class Convert(Protocol):
 
     def __call__(self, load: Callable[[], LoadedModel], recipe: Recipe, variant: str, folder: str | Path,
                  base: str | Path | None = None) -> str | Path: ...
+
+
+class ConvertFromSource(Protocol):
+    """Write one variant's artifact from a source of weights that hands out a part at a time
+    (`chunks.WeightSource`): the lean path, which never holds the whole model."""
+
+    def __call__(self, source: Any, recipe: Recipe, variant: str, folder: str | Path) -> str | Path: ...
 
 
 class Load(Protocol):
@@ -102,7 +112,7 @@ class Converter:
     variants: dict[str, str]  # variant -> what it does to the weights
     base: str | None  # the variant the others are derived from (built first); None when each stands alone
     preflight: Preflight
-    convert: Convert
+    convert: Convert | None  # None for a converter that builds from a source of weights instead
     load: Load
     output_shape: OutputShape
     outside_graph: str = ""  # steps the artifact cannot hold, run by encode around it ("" when none)
@@ -110,11 +120,15 @@ class Converter:
     code: tuple[str, ...] = ()  # source files whose content versions the artifacts (part of the cache key)
     build_precision: BuildPrecision = lambda variant: "fp32"
     from_model: tuple[str, ...] = ()  # variants converted from the model itself besides `base` (Core ML fp32)
+    convert_from_source: ConvertFromSource | None = None  # the lean path's convert, given a WeightSource
+    conversion_path: ConversionPath = "plain"  # recorded in every row the converter's artifacts make
 
     def __post_init__(self) -> None:
         """A callable whose parameters are not named as its protocol's fails here, when its module registers it."""
+        if (self.convert is None) == (self.convert_from_source is None):
+            raise TypeError(f"converter {self.name!r}: give exactly one of convert and convert_from_source")
         roles = {"preflight": Preflight, "convert": Convert, "load": Load, "output_shape": OutputShape,
-                 "stand_in": StandIn, "build_precision": BuildPrecision}
+                 "stand_in": StandIn, "build_precision": BuildPrecision, "convert_from_source": ConvertFromSource}
         for role, protocol in roles.items():
             if getattr(self, role) is not None:
                 _check_parameters(self.name, role, getattr(self, role), protocol)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import KW_ONLY, asdict, dataclass, field, fields
 from enum import Enum
+from typing import get_args
+
+from workbench.convert.registry import ConversionPath
 
 ARTIFACTS_TABLE = "artifacts"  # the results.json table that holds them
 ARTIFACTS_SECTION = "artifacts-measured"  # the id above 03's table of these rows, which 07 links to
 TRAINED = "trained"  # the weights of a real checkpoint (study 05's rows carry their random seed instead)
-SCHEMA = "artifact-row/2"  # bumped when a field changes meaning; readers refuse what they do not know
-READABLE = (SCHEMA, "artifact-row/1")  # /1: study 03's rows before model, params and status were added
+SCHEMA = "artifact-row/3"  # bumped when a field changes meaning; readers refuse what they do not know
+# /2: before conversion_path (every row then was "plain"); /1: study 03's rows before model, params and status
+READABLE = (SCHEMA, "artifact-row/2", "artifact-row/1")
 
 
 class Status(str, Enum):
@@ -67,6 +71,7 @@ class ArtifactRow:
     model: str = ""  # the network the artifact was made from
     params: int | None = None  # its parameter count
     status: Status = Status.MEASURED
+    conversion_path: ConversionPath = "plain"  # how the artifact was made: plain, or lean (a part at a time)
     path: str | None = None  # where the artifact is kept (None when it was removed after measuring)
     size_bytes: int | None = None
     convert_s: float | None = None
@@ -99,6 +104,9 @@ class ArtifactRow:
         stray = sorted(set(raw) - known)
         if stray:
             raise RowSchemaError(f"artifact row has unknown field(s) {', '.join(stray)}; known: {', '.join(sorted(known))}")
+        if raw.get("conversion_path", "plain") not in get_args(ConversionPath):
+            raise RowSchemaError(f"artifact row field 'conversion_path' must be plain or lean; "
+                                 f"got {raw.get('conversion_path')!r}")
         for name in ("format", "variant", "weights"):
             if not isinstance(raw.get(name), str):
                 raise RowSchemaError(f"artifact row field {name!r} must be a string; got {raw.get(name)!r}")

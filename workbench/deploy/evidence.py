@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from workbench.convert.rows import ARTIFACTS_SECTION, ARTIFACTS_TABLE, ArtifactRow, rows_from_results
-from workbench.convert.rows import SCHEMA as ARTIFACT_SCHEMA
 from workbench.core.units import MB, MS
 from workbench.index.fits import latency_at, latency_fit
 from workbench.index.quantized import bytes_per_vector
@@ -89,8 +88,8 @@ def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
     """
     typed = rows_from_results(run)
     rows = ([_from_row(r, quality) for r in typed] if typed is not None else _from_result_keys(run, quality))
-    anchored = (run.get("tables") or {}).get(ARTIFACTS_TABLE, {}).get("schema") == ARTIFACT_SCHEMA
-    section = ARTIFACTS_SECTION if anchored else LEGACY_ARTIFACT_SECTION  # the anchor came with schema /2
+    schema = (run.get("tables") or {}).get(ARTIFACTS_TABLE, {}).get("schema")
+    section = LEGACY_ARTIFACT_SECTION if schema in (None, "artifact-row/1") else ARTIFACTS_SECTION  # came with /2
     return pd.DataFrame([{**row, "source_artifact": _link(run, section)} for row in rows])
 
 
