@@ -26,5 +26,5 @@ benchmark: setup
 	$(VENV)/bin/python benchmarks/embed_throughput.py
 	$(VENV)/bin/python benchmarks/capacity_overhead.py
 
-lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+lab: setup  # as root (a container), Jupyter refuses to start without --allow-root
+	$(VENV)/bin/jupyter lab notebooks/ $$(test "$$(id -u)" = 0 && echo --allow-root)

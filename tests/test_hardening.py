@@ -93,6 +93,38 @@ def test_cli_inputs_that_are_wrong_get_one_message_and_leave_nothing_behind(tmp_
     assert "is a folder; pass a suite YAML file" in capsys.readouterr().err
     assert _cli("report", "--reports", str(tmp_path / "missing")) == 2
     assert "no such folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+    assert _cli("report", "--reports", str(tmp_path / "file")) == 2
+    assert "--reports" in (err := capsys.readouterr().err) and "is a file; pass the folder that holds the runs" in err
+
+
+def test_files_in_another_encoding_are_named_with_their_line_and_the_fix(tmp_path, capsys):
+    suite = tmp_path / "suite.yaml"
+    suite.write_bytes(b"runs:\n  - name: caf\xe9\n    notebook: 02_pooling\n")
+    assert _cli("run", str(suite), "--reports", str(tmp_path / "r"), "--dry-run") == 2
+    assert f"{suite}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8" in capsys.readouterr().err
+    notebook = tmp_path / "run.ipynb"
+    notebook.write_bytes(b'{"cells": [], "metadata": {"title": "\xc8"}}')
+    assert _cli("html", str(notebook)) == 2
+    assert f"{notebook}:1: not UTF-8 text (byte 0xc8)" in capsys.readouterr().err
+    notebook.write_text("not json")
+    assert _cli("html", str(notebook)) == 2
+    assert f"{notebook}: not a Jupyter notebook" in capsys.readouterr().err
+    assert not (tmp_path / "run.html").exists()
+
+
+def test_an_index_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from workbench.run import index_page
+
+    def read_only(reports):
+        raise OSError(errno.EROFS, "Read-only file system", str(reports / "index.html"))
+
+    monkeypatch.setattr(index_page, "build_index", read_only)
+    (tmp_path / "reports").mkdir()
+    assert _cli("report", "--reports", str(tmp_path / "reports")) == 2
+    err = capsys.readouterr().err
+    assert "could not write" in err and "Read-only file system" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("content", ["[]", "null", '{"status": "complete", "results": null, "claims": null}'])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.core.files import record_lines
+from workbench.core.files import NotUtf8Error, read_utf8, record_lines
 from workbench.core.paths import DATA_DIR, input_path
 
 
@@ -93,14 +93,11 @@ def _input_file(path) -> Path:
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 file's text with any byte-order mark removed; a file in another encoding is named with its line."""
-    raw = path.read_bytes()
+    """A data file's text (`files.read_utf8`); another encoding is a DataFormatError naming the line and the fix."""
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataFormatError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8 "
-                              "(for example: iconv -f latin1 -t utf-8)") from None
+        return read_utf8(path)
+    except NotUtf8Error as exc:
+        raise DataFormatError(str(exc)) from None
 
 
 def _text(path: Path, lineno: int, value, what: str) -> str:

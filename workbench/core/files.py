@@ -57,3 +57,18 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     """Write JSON so that readers see the old file or the new one, never half of one."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(json_safe(payload), indent=2) + "\n", encoding="utf-8")
+
+
+class NotUtf8Error(ValueError):
+    """A text file in another encoding: named, with its line and the fix."""
+
+
+def read_utf8(path: Path) -> str:
+    """A UTF-8 file's text with any byte-order mark removed; a file in another encoding is named with its line."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise NotUtf8Error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8 "
+                           "(for example: iconv -f latin1 -t utf-8)") from None

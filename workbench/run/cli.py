@@ -118,12 +118,23 @@ def _abort(folders: list[Path]) -> None:
 
 
 def cmd_report(args) -> int:
+    import os
+
     from workbench.run.index_page import build_index
 
     reports = Path(args.reports)
+    if reports.exists() and not reports.is_dir():
+        raise ValueError(f"--reports {reports} is a file; pass the folder that holds the runs")
     if not reports.is_dir():
         raise ValueError(f"--reports {reports}: no such folder (`workbench run` writes runs there first)")
-    print(build_index(reports))
+    if not os.access(reports, os.W_OK | os.X_OK):
+        raise ValueError(f"--reports {reports} is not writable, and index.html and summary.md are written there; "
+                         "copy the runs to a folder you can write and pass that")
+    try:
+        print(build_index(reports))
+    except OSError as exc:
+        raise ValueError(f"--reports {reports}: could not write {exc.filename or 'the index'} ({exc.strerror}); "
+                         "pass a folder you can write") from None
     return 0
 
 

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from workbench.core.files import NotUtf8Error, read_utf8
 from workbench.core.paths import CACHE_ENV, DEFAULT_CACHE, PROJECT_ROOT, REPORTS_DIR
 
 DEFAULT_SUITE = PROJECT_ROOT / "suites" / "default.yaml"
@@ -69,7 +70,9 @@ def read_config_file(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = yaml.safe_load(read_utf8(path)) or {}
+    except NotUtf8Error as exc:
+        raise ConfigError(str(exc)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(values, dict):

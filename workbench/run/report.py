@@ -9,7 +9,7 @@ import html
 import re
 from pathlib import Path
 
-from workbench.core.files import atomic_path
+from workbench.core.files import NotUtf8Error, atomic_path, read_utf8
 from workbench.run.results import STEP_LOG, RunStatus, load_results, mark_failed
 
 REPORT_FILE = "report.html"
@@ -72,7 +72,11 @@ def notebook_to_html(executed: str | Path, destination: str | Path | None = None
     if not executed.exists():
         raise FileNotFoundError(f"{executed} does not exist; run the notebook first (papermill or workbench run)")
     destination = Path(destination) if destination else executed.with_suffix(".html")
-    notebook = nbformat.read(executed, as_version=4)
+    try:
+        notebook = nbformat.reads(read_utf8(executed), as_version=4)
+    except (ValueError, AttributeError, KeyError) as exc:  # NotUtf8Error names the line and the fix itself
+        message = str(exc) if isinstance(exc, NotUtf8Error) else f"{executed}: not a Jupyter notebook ({exc})"
+        raise ValueError(message) from None
     warnings = _move_library_output(notebook, destination.parent / STEP_LOG)
     exporter = HTMLExporter(template_name="lab", embed_images=True)
     body, _ = exporter.from_notebook_node(notebook)

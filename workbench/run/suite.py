@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.core.files import read_utf8
 from workbench.core.paths import NOTEBOOKS_DIR, input_path
 from workbench.run import catalog
 
@@ -93,7 +94,7 @@ def load_suite(path: str | Path) -> list[SuiteEntry]:
     if path.is_dir():
         raise ValueError(f"{path} is a folder; pass a suite YAML file, for example suites/default.yaml")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        spec = yaml.safe_load(read_utf8(path)) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({str(exc).replace('<unicode string>', str(path))})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec["runs"]:
