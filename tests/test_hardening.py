@@ -1,5 +1,6 @@
 """Bad input and hostile text: converted or refused up front, never run as script, never silently wrong."""
 
+import html
 import json
 
 import papermill
@@ -127,16 +128,26 @@ def test_an_index_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypat
     assert "could not write" in err and "Read-only file system" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("content", ["[]", "null", '{"status": "complete", "results": null, "claims": null}'])
-def test_a_results_file_of_the_wrong_shape_is_named_not_a_traceback(tmp_path, content, capsys):
+@pytest.mark.parametrize("content, reason", [
+    ("[]", "expected a JSON object, found list"), ("null", "expected a JSON object, found NoneType"),
+    ('{"status": "complete", "results": null, "claims": null}', "'results' is null, not an object"),
+    ('{"status": "complete", "results": {}, "claims": [{"holds": false}]}', "claim 1 has neither a quote nor a claim"),
+    ('{"status": "complete", "results": {}, "parameters": ["model"]}', "'parameters' is list, not an object"),
+    (None, "a folder, not a file"),  # results.json replaced by a folder
+])
+def test_a_results_file_of_the_wrong_shape_is_named_not_a_traceback(tmp_path, content, reason, capsys):
     run = tmp_path / "reports" / "01-x"
     run.mkdir(parents=True)
-    (run / "results.json").write_text(content)
+    if content is None:
+        (run / "results.json").mkdir()
+    else:
+        (run / "results.json").write_text(content)
     assert _cli("report", "--reports", str(tmp_path / "reports")) == 0
     page = (tmp_path / "reports" / "index.html").read_text()
-    assert "01-x" in page
-    if content in ("[]", "null"):
-        assert "unreadable results.json" in page
+    assert "01-x" in page and "unreadable results.json" in page and html.escape(reason) in page
+    assert "results.json/results.json" not in page  # the path named once
+    assert "1 fails" not in page  # a malformed claim is no verdict
+    assert "1 run(s) with an unreadable results.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name, value, message", [

@@ -54,3 +54,11 @@ def test_record_before_start_run_is_explained(monkeypatch):
     monkeypatch.setattr(results, "_current", None)
     with pytest.raises(RuntimeError, match="before start_run"):
         results.record("x", 1)
+
+
+def test_an_output_dir_that_cannot_be_created_is_one_message_before_any_work(tmp_path):
+    from workbench.run import results
+
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"output_dir .*file/run cannot be created \(Not a directory\); pass a folder"):
+        results.start_run(tmp_path / "file" / "run", "01_precision_accuracy", {})

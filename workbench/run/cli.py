@@ -120,7 +120,7 @@ def _abort(folders: list[Path]) -> None:
 def cmd_report(args) -> int:
     import os
 
-    from workbench.run.index_page import build_index
+    from workbench.run.index_page import UNREADABLE, build_index, collect_runs
 
     reports = Path(args.reports)
     if reports.exists() and not reports.is_dir():
@@ -135,6 +135,10 @@ def cmd_report(args) -> int:
     except OSError as exc:
         raise ValueError(f"--reports {reports}: could not write {exc.filename or 'the index'} ({exc.strerror}); "
                          "pass a folder you can write") from None
+    damaged = [r for r in collect_runs(reports) if str(r.get("status", "")).startswith(UNREADABLE)]
+    if damaged:
+        print(f"{len(damaged)} run(s) with an unreadable results.json; the index lists each with the reason: "
+              + ", ".join(Path(r["_folder"]).name for r in damaged), file=sys.stderr)
     return 0
 
 

@@ -35,6 +35,40 @@ KEY_PLOT = "key-plot.png"  # a study saves its key figure under this name; the i
 NOT_MEASURED = "not measured"
 
 
+UNREADABLE = "unreadable results.json"  # the status of a run whose file could not be read or has the wrong shape
+LAYOUT: tuple[tuple[str, dict | list], ...] = (("results", {}), ("parameters", {}), ("claims", []), ("headline", []),
+                                               ("labels", {}), ("environment", {}))
+
+
+def _malformed(data: dict) -> list[str]:
+    """What in a results.json does not have the layout a run writes (a missing key is an older layout, not wrong)."""
+    wrong = [f"'{key}' is {'null' if data[key] is None else type(data[key]).__name__}, not "
+             f"{'an object' if isinstance(empty, dict) else 'a list'}"
+             for key, empty in LAYOUT if key in data and not isinstance(data[key], type(empty))]
+    claims = data.get("claims")
+    wrong += [f"claim {i + 1} has neither a quote nor a claim" for i, c in enumerate(claims if isinstance(claims, list) else [])
+              if not (isinstance(c, dict) and isinstance(c.get("quote", c.get("claim")), str))]
+    return wrong
+
+
+def _read_run(path: Path) -> dict:
+    """One run's results.json; one that cannot be read, or has the wrong shape, becomes a run whose status says so
+    (and whose malformed parts are dropped, so nothing in it is counted as a verdict)."""
+    try:
+        if path.is_dir():
+            raise ValueError("a folder, not a file")
+        data = load_results(path)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    except (OSError, ValueError) as exc:
+        return {"notebook": path.parent.name, "status": f"{UNREADABLE} ({path}): {exc}"}
+    wrong = _malformed(data)
+    if wrong:
+        return {"notebook": str(data.get("notebook", path.parent.name)),
+                "status": f"{UNREADABLE} ({path}): {'; '.join(wrong)}"}
+    return data
+
+
 def collect_runs(reports_dir: str | Path) -> list[dict]:
     """Every results.json under `reports_dir`, with its folder, newest first; a damaged one becomes a failed run.
     Hidden folders are skipped: they hold a run folder still being written or swapped (`dask_executor`)."""
@@ -42,14 +76,8 @@ def collect_runs(reports_dir: str | Path) -> list[dict]:
     for path in sorted(Path(reports_dir).glob(f"*/{RESULTS_FILE}")):
         if path.parent.name.startswith("."):
             continue
-        try:
-            data = load_results(path)
-            if not isinstance(data, dict):
-                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
-        except (OSError, ValueError) as exc:
-            data = {"notebook": path.parent.name, "status": f"unreadable results.json ({path}): {exc}"}
-        for key, empty in (("results", {}), ("parameters", {}), ("claims", []), ("headline", []), ("labels", {}),
-                           ("environment", {})):
+        data = _read_run(path)
+        for key, empty in LAYOUT:
             if not isinstance(data.get(key), type(empty)):
                 data[key] = empty
         data["_folder"] = path.parent

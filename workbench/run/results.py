@@ -88,6 +88,11 @@ class Run:
 
     def __init__(self, output_dir: str | Path, notebook: str, parameters: dict):
         self.dir = output_path(output_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # before any work: one line that names the folder, not a traceback at the end
+            raise ValueError(f"output_dir {self.dir} cannot be created ({exc.strerror or exc}); pass a folder you can "
+                             "write") from None
         self.path = self.dir / RESULTS_FILE
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.payload: dict[str, Any] = {
