@@ -38,6 +38,20 @@ def test_sts_jsonl_and_subset_spans_the_file(tmp_path):
     assert list(pairs.scores) == [0.0, 2.5, 5.0]
 
 
+def test_sts_gold_scores_that_do_not_vary_are_refused_with_the_reason(tmp_path):
+    flat = tmp_path / "flat.tsv"
+    flat.write_text("a\tb\t3\nc\td\t3\ne\tf\t3\n")
+    with pytest.raises(DataFormatError, match=r"flat.tsv: all 3 gold score\(s\) are 3; STS Spearman is undefined"):
+        data.load_sts(flat)
+    varied = tmp_path / "varied.tsv"
+    varied.write_text("a\tb\t3\nc\td\t3\ne\tf\t1\n")
+    assert list(data.load_sts(varied).scores) == [3.0, 3.0, 1.0]
+    edges = tmp_path / "edges.tsv"  # scores 3, 1, 1, 3: a limit of 2 keeps the first and the last, both 3
+    edges.write_text("a\tb\t3\nc\td\t1\ne\tf\t1\ng\th\t3\n")
+    with pytest.raises(DataFormatError, match=r"all 2 gold score\(s\) kept \(max_texts 2\) are 3"):
+        data.load_sts(edges, limit=2)
+
+
 def test_sts_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("a\tb\t4\nc\td\thigh\n")
@@ -97,8 +111,8 @@ def test_a_byte_order_mark_is_not_part_of_the_data(tmp_path):
     bom = "\ufeff"
     (tmp_path / "q.txt").write_text(bom + "first query\nsecond\n", encoding="utf-8")
     assert data.load_queries(tmp_path / "q.txt") == ["first query", "second"]
-    (tmp_path / "s.csv").write_text(bom + "sentence1,sentence2,score\na,b,1.5\n", encoding="utf-8")
-    assert data.load_sts(tmp_path / "s.csv").sentence1 == ["a"]
+    (tmp_path / "s.csv").write_text(bom + "sentence1,sentence2,score\na,b,1.5\nc,d,4\n", encoding="utf-8")
+    assert data.load_sts(tmp_path / "s.csv").sentence1 == ["a", "c"]
     (tmp_path / "q.jsonl").write_text(bom + json.dumps({"text": "hi"}) + "\n", encoding="utf-8")
     assert data.load_queries(tmp_path / "q.jsonl") == ["hi"]
 

@@ -200,8 +200,13 @@ def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
             scores.append(_as_score(path, lineno, row[columns[2]]))
     if not scores:
         raise DataFormatError(f"{path}: no sentence pairs found")
-    pairs = StsPairs(s1, s2, np.asarray(scores, dtype=np.float64), str(path))
-    return pairs.subset(limit)
+    pairs = StsPairs(s1, s2, np.asarray(scores, dtype=np.float64), str(path)).subset(limit)
+    if np.unique(pairs.scores).size < 2:  # Spearman's correlation divides by the spread of the gold ranks
+        kept = f" kept (max_texts {limit})" if limit and limit < len(scores) else ""
+        raise DataFormatError(f"{path}: all {len(pairs.scores)} gold score(s){kept} are {pairs.scores[0]:g}; STS "
+                              "Spearman is undefined when the scores do not vary. Give pairs with varied scores, or "
+                              "pass sts_path='skip'")
+    return pairs
 
 
 def _is_number(text: str) -> bool:
