@@ -88,6 +88,8 @@ def test_fits_recover_known_constants():
     assert table.loc[256, "n where p95 crosses budget (extrapolated)"] == pytest.approx(math.exp(10))
     constants = fits.capacity_constants(table.reset_index(), points)["hnswlib"]
     assert constants["disk"] == pytest.approx((150, 4))
+    flat = fits.fit_table(points.assign(engine="flat"), latency_budget_ms=0.6).set_index("dim")
+    assert set(flat["alpha"]) == {fits.NOT_APPLICABLE}  # exact search stores the vectors alone: no graph to weigh
     assert constants["rss"] == pytest.approx((90, 2.4))
 
 

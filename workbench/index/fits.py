@@ -13,6 +13,9 @@ import pandas as pd
 
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.units import MILLION
+from workbench.index.engines import GRAPH_ENGINES
+
+NOT_APPLICABLE = "not applicable: exact search has no graph"  # the α of an engine that stores only the vectors
 
 LINEAR_LATENCY_ENGINES = ("flat",)  # engines whose query cost is proportional to N
 
@@ -54,7 +57,8 @@ def fit_table(sweep: pd.DataFrame, latency_budget_ms: float = 100.0) -> pd.DataF
             "vectors": source, "engine": engine, "dim": dim, "points": len(g), "max n": int(top["n"]),
             "disk bytes/item": disk["b"], "disk fixed bytes": disk["a"], "RSS bytes/item": rss["b"],
             "RSS fixed bytes": rss["a"], "vector bytes": vector_bytes,
-            "alpha": (disk["b"] - vector_bytes) / vector_bytes, "RSS/disk": rss["b"] / disk["b"],
+            "alpha": (disk["b"] - vector_bytes) / vector_bytes if engine in GRAPH_ENGINES else NOT_APPLICABLE,
+            "RSS/disk": rss["b"] / disk["b"],
             "hnswlib formula bytes/item": hnswlib_formula_bytes(dim, int(top["M"])),
             "p95 ms at max n": float(top["p95_ms"]), "recall@10 at max n": float(top["recall10"]),
             "p95 latency grows with": "N" if lat["growth"] == "linear" else "ln N",

@@ -174,7 +174,8 @@ def headline_results(fits: pd.DataFrame, planner_example: dict | None, vectors: 
         values = dict(zip(fits.columns, row))
         out[f"disk_bytes_per_item_{suffix}"] = values["disk bytes/item"]
         out[f"rss_bytes_per_item_{suffix}"] = values["RSS bytes/item"]
-        out[f"alpha_{suffix}"] = values["alpha"]
+        if row.engine in GRAPH_ENGINES:  # exact search has no graph overhead to state
+            out[f"alpha_{suffix}"] = values["alpha"]
         out[f"rss_to_disk_{suffix}"] = values["RSS/disk"]
         out[f"p95_ms_at_max_n_{suffix}"] = values["p95 ms at max n"]
         out[f"recall10_at_max_n_{suffix}"] = values["recall@10 at max n"]
