@@ -117,6 +117,17 @@ def test_planner_normal_case(constants):
     assert tight["extrapolated"] is False
 
 
+def test_the_planner_table_speaks_in_words_with_units(constants):
+    from workbench.studies import capacity
+
+    result = planner.plan(4150 * 10_000 + 1000, 10**9, 1000, "hnswlib", constants=constants)
+    shown = capacity.planner_table(result, "hnswlib, 1000-d")
+    assert shown["items that fit (items)"] == 10_000 and shown["binding budget"] == "disk"
+    assert shown["items the RAM budget allows (items)"] == result["limits"]["ram"]
+    assert shown["disk per item (bytes)"] == pytest.approx(4150) and shown["extrapolated"].startswith("yes")
+    assert not any("_" in label for label in shown.index)  # no raw field names on the page
+
+
 def test_planner_latency_budget_can_bind(constants):
     result = planner.plan(10**12, 10**12, 64, "hnswlib", latency_budget_ms=0.6, constants=constants)
     assert result["binding"] == "latency" and result["max_items"] == pytest.approx(math.exp(10), abs=1)

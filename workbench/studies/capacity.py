@@ -114,6 +114,20 @@ def _ram_near(rows: pd.DataFrame) -> bool:
     return bool(((rows["RSS/disk"] - SEED_RSS_TO_DISK).abs() <= RSS_TO_DISK_TOLERANCE).all())
 
 
+def planner_table(example: dict, title: str) -> pd.Series:
+    """The planner's answer in words with units, one line per quantity (the per-budget limits spelled out)."""
+    words = {"disk": "disk", "ram": "RAM", "latency": "latency"}
+    limits = {f"items the {words[name]} budget allows (items)": _fmt_n(value) if not math.isfinite(value) else
+              int(value) for name, value in example["limits"].items()}
+    faster = ({"exact search faster up to (items)": _fmt_n(example["exact_search_faster_up_to"])}
+              if "exact_search_faster_up_to" in example else {})
+    return pd.Series({"items that fit (items)": example["max_items"], "binding budget": example["binding"], **limits,
+                      **faster, "disk per item (bytes)": example["disk_bytes_per_item"],
+                      "RAM per item (bytes)": example["rss_bytes_per_item"],
+                      "extrapolated": "yes: the dimension or precision was not measured" if example["extrapolated"]
+                      else "no", "measured dimensions": ", ".join(map(str, example["measured_dims"]))}, name=title)
+
+
 def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic") -> list[Claim]:
     """Seed 001's capacity claims against this run's HNSW fits (exact search has no graph to weigh)."""
     rows = _graph_rows(fits, vectors)
