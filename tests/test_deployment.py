@@ -355,6 +355,18 @@ def test_the_notebook_answers_a_preset_and_a_changed_budget_changes_the_answer(t
     assert impossible["results"]["relax_budget_first"] == "RAM"
 
 
+def test_07_without_the_runs_it_reads_stops_at_once_naming_them_and_the_command(tmp_path):
+    import papermill
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    with pytest.raises(papermill.PapermillExecutionError) as raised:
+        _run_07(tmp_path, reports)
+    message = str(raised.value)
+    assert "no complete run of 03_quantization and 06_vector_storage" in message and "workbench run" in message
+    assert not list(reports.iterdir())  # stopped before it started a run folder
+
+
 def test_a_suite_always_reruns_the_deployment_entry_after_the_studies_it_reads(tmp_path, capsys):
     from workbench.run.cli import main
 
