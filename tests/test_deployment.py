@@ -367,14 +367,20 @@ def test_07_without_the_runs_it_reads_stops_at_once_naming_them_and_the_command(
     assert not list(reports.iterdir())  # stopped before it started a run folder
 
 
-def test_a_suite_always_reruns_the_deployment_entry_after_the_studies_it_reads(tmp_path, capsys):
+def test_the_deployment_entry_reruns_exactly_when_a_run_it_reads_changed(tmp_path, capsys):
     from workbench.run.cli import main
 
     reports = tmp_path / "reports"
     _write_runs(reports)
     suite = tmp_path / "suite.yaml"
     suite.write_text("runs:\n  - name: phone\n    notebook: 07_deployment\n    parameters: {preset: phone-4gb}\n")
-    for _ in range(2):
-        assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
-        out = capsys.readouterr().out
-        assert "phone: running 07_deployment.ipynb" in out and "up to date" not in out
+    assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
+    assert "phone: running 07_deployment.ipynb" in capsys.readouterr().out
+    assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
+    assert "phone: up to date" in (out := capsys.readouterr().out) and "running" not in out  # nothing it reads changed
+    (artifacts,) = reports.glob("03_quantization-*/results.json")
+    changed = json.loads(artifacts.read_text())
+    changed["updated_at"] = "2026-12-01T08:00:00+00:00"  # 03 re-ran
+    artifacts.write_text(json.dumps(changed))
+    assert main(["run", str(suite), "--reports", str(reports), "--quiet"]) == 0
+    assert "phone: running 07_deployment.ipynb" in capsys.readouterr().out

@@ -49,6 +49,7 @@ def cmd_run(args) -> int:
     todo = [cell.entry for cell in cells if cell.runs]
     progress = SuiteProgress(len(todo), config.progress)
     failures: list[tuple[str, str]] = []
+    second: list = []  # the readers that run after the rest
     lost = None
     try:
         # --force also recomputes cached embeddings (a damaged or stale entry never survives a forced run)
@@ -58,11 +59,16 @@ def cmd_run(args) -> int:
                 failures += _run_on_dask(first, reports, config, sources, progress)
             else:
                 failures += run_local(first, reports, config.kernel, config.jobs, progress)
-            # studies that read the others' runs read this machine's reports/: they run here, after the rest
-            failures += run_local([e for e in todo if e.reads_other_runs], reports, config.kernel, config.jobs,
-                                  progress)
+            # studies that read the others' runs read this machine's reports/: they run here, after the rest, keyed
+            # by what the rest wrote (one whose evidence came out unchanged is up to date after all)
+            readers = plan([e for e in todo if e.reads_other_runs], reports, config.force)
+            for cell in readers:
+                if not cell.runs:
+                    progress.up_to_date(cell.entry, cell.folder)
+            second = [cell.entry for cell in readers if cell.runs]
+            failures += run_local(second, reports, config.kernel, config.jobs, progress)
     except KeyboardInterrupt:
-        _abort([entry.folder(reports) for entry in todo])
+        _abort([entry.folder(reports) for entry in todo + second])
     except ClusterLost as exc:
         lost = exc
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -48,10 +48,15 @@ class Cell:
 
 
 def plan(entries: list[SuiteEntry], reports: Path, force: bool, render: bool = True) -> list[Cell]:
-    """Every entry with its state; a finished run whose report is missing gets it now (unless `render` is off)."""
+    """Every entry with its state; a finished run whose report is missing gets it now (unless `render` is off).
+
+    An entry that reads other studies' runs is keyed by their content as they are now (`SuiteEntry.with_evidence`),
+    and runs when it is not complete for that content, or when an entry planned with it runs (and may change it).
+    """
     cells: list[Cell] = []
     seen: dict[Path, str] = {}
     for entry in entries:
+        entry = entry.with_evidence(reports)
         folder = entry.folder(reports)
         if folder in seen:  # identical notebook and parameters: one run, one folder
             cells.append(Cell(entry, folder, CellState.DUPLICATE, False, duplicate_of=seen[folder]))
@@ -62,7 +67,10 @@ def plan(entries: list[SuiteEntry], reports: Path, force: bool, render: bool = T
             state = CellState.REPORT_RENDERED
         # a dry run renders nothing: a finished run counts as complete, since the real run only renders its report
         complete = has_report(folder) or (not render and state is CellState.REPORT_MISSING)
-        cells.append(Cell(entry, folder, state, force or entry.reads_other_runs or not complete))
+        cells.append(Cell(entry, folder, state, force or not complete))
+    if any(c.runs for c in cells if not c.entry.reads_other_runs):  # what the readers read is about to change
+        cells = [replace(c, runs=True) if c.entry.reads_other_runs and c.state is not CellState.DUPLICATE else c
+                 for c in cells]
     return cells
 
 
@@ -116,6 +124,14 @@ class SuiteProgress:
     def _not_running(self, entry: SuiteEntry) -> None:
         if entry.name in self.running:
             self.running.remove(entry.name)
+
+    def up_to_date(self, entry: SuiteEntry, folder: Path) -> None:
+        """A cell planned to run that turned out complete (a reader whose evidence did not change): one fewer."""
+        with self.lock:
+            self.total -= 1
+            self.bar.total = self.total
+            self._line(f"{entry.name}: up to date in {folder}: what it reads did not change")
+            self._postfix()
 
     def requeued(self, entry: SuiteEntry) -> None:
         """The cell's worker died: it waits to run again."""

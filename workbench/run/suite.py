@@ -30,16 +30,35 @@ class SuiteEntry:
     parameters: dict
     ram_gb: float | None = None  # RAM the entry declares it needs (a Dask worker resource); not part of the hash
     written_as: str = ""  # the name in the suite file, which a grid's cells share (`--only` takes it)
+    evidence: str = ""  # for a study that reads other runs: the content hash of those runs (`with_evidence`)
 
     def run_hash(self) -> str:
-        """16 hex of SHA-256 over notebook content, parameters and workbench version: the output folder's id."""
+        """16 hex of SHA-256 over notebook content, parameters, workbench version and, for a study that reads
+        other runs, their content: the output folder's id, so an unchanged cell is found complete."""
         from workbench import __version__
 
         digest = hashlib.sha256()
         digest.update(self.notebook.read_bytes())
         digest.update(json.dumps(self.parameters, sort_keys=True, default=str).encode())
         digest.update(__version__.encode())
+        digest.update(self.evidence.encode())
         return digest.hexdigest()[:16]
+
+    def with_evidence(self, reports: Path) -> "SuiteEntry":
+        """This entry with the content hash of the latest complete run of each study it reads, as they are now."""
+        from dataclasses import replace
+
+        study = catalog.find(self.notebook.stem)
+        if study is None or not study.reads:
+            return self
+        where = Path(self.parameters.get("reports_dir") or reports)
+        digest = hashlib.sha256(json.dumps(sorted(map(str, self.parameters.get("runs") or []))).encode())
+        for read in study.reads:
+            found = latest_complete(where, read.name)
+            digest.update(f"{read.name}:{found.name if found else '-'}:".encode())
+            if found is not None:
+                digest.update(hashlib.sha256((found / "results.json").read_bytes()).digest())
+        return replace(self, evidence=digest.hexdigest())
 
     def folder(self, reports: Path) -> Path:
         return Path(reports) / f"{self.notebook.stem}-{self.run_hash()}"
@@ -50,6 +69,24 @@ class SuiteEntry:
         says it is up to date, and it runs after the entries that do not."""
         study = catalog.find(self.notebook.stem)
         return bool(study and study.reads)
+
+
+def latest_complete(reports: Path, notebook: str) -> Path | None:
+    """The newest complete run folder of `notebook` under `reports`: the one `deploy.evidence` reads (any folder
+    name, hidden folders skipped, ties to the first by name), or None."""
+    newest: tuple[str, Path] | None = None
+    for results in sorted(Path(reports).glob("*/results.json")):
+        if results.parent.name.startswith(".") or not results.is_file():
+            continue
+        try:
+            data = json.loads(results.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("status") == "complete" and data.get("notebook") == notebook:
+            stamp = str(data.get("updated_at", ""))
+            if newest is None or stamp > newest[0]:
+                newest = (stamp, results.parent)
+    return newest[1] if newest else None
 
 
 def notebook_parameters(notebook: Path) -> list[str]:
