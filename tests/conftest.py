@@ -18,14 +18,6 @@ os.environ.setdefault("WORKBENCH_PROGRESS", "0")
 os.environ.setdefault("WORKBENCH_OUTPUT_ROOT", tempfile.mkdtemp(prefix="workbench-test-outputs-"))
 os.environ.setdefault("WORKBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="workbench-test-cache-"))
 
-TEXTS = [
-    "Where did I park the car at the airport?",
-    "dentist appointment moved to thursday",
-    "Gift ideas for Mara's birthday: a chef's knife or a cookbook about fermentation.",
-    "wifi password",
-    "The boiler service is booked for the second Monday of March, the engineer needs access to the loft.",
-]
-
 
 @pytest.fixture(scope="session")
 def minilm():

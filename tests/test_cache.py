@@ -4,7 +4,7 @@ import pytest
 from workbench.core import cache
 from workbench.core.embedding import Recipe
 
-from conftest import TEXTS
+from texts import TEXTS
 
 
 @pytest.fixture()

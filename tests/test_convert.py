@@ -19,7 +19,7 @@ from workbench.core import metrics
 from workbench.core.resources import dir_size_bytes
 from workbench.core.precision import PlatformNotAvailable
 
-from conftest import TEXTS
+from texts import TEXTS
 
 # An fp32 artifact runs the same graph as torch: only summation order differs (measured 1.000000000 everywhere).
 PARITY_MIN_COSINE = 0.99999
@@ -272,11 +272,15 @@ def test_preflight_names_a_missing_package(monkeypatch, module, missing, fix):
 
 
 def test_every_registered_format_offers_the_same_interface():
-    assert set(registry.CONVERTERS) == {"onnx", "coreml", "mlx"}
+    assert set(registry.CONVERTERS) == {"onnx", "coreml", "coreml-lean", "mlx"}
     for converter in registry.CONVERTERS.values():
         assert converter.variants and all(isinstance(d, str) and d for d in converter.variants.values())
         assert converter.base is None or converter.base in converter.variants
-        assert all(callable(f) for f in (converter.preflight, converter.convert, converter.load, converter.output_shape))
+        assert all(callable(f) for f in (converter.preflight, converter.load, converter.output_shape))
+        builds = converter.convert if converter.conversion_path == "plain" else converter.convert_from_source
+        assert callable(builds), converter.name  # the plain path converts a model, the lean one a weight source
+    with pytest.raises(TypeError, match="give exactly one of convert and convert_from_source"):
+        replace(registry.get("onnx"), convert_from_source=registry.get("coreml-lean").convert_from_source)
     with pytest.raises(ValueError, match="format 'onxx' is not known; did you mean 'onnx'"):
         registry.get("onxx")
 

@@ -26,7 +26,7 @@ from workbench.core.architectures import architecture, random_model
 from workbench.core.models import ModelNotAvailableError
 from workbench.core.precision import PlatformNotAvailable
 
-from conftest import TEXTS
+from texts import TEXTS
 
 # The same quantizer on the same fp16 tensor gives the same values: the plain and the lean package hold bit-equal
 # weights (measured: 0.0 difference on every tensor), so the comparison is exact. The stand-ins differ only where

@@ -7,7 +7,7 @@ import torch
 import workbench
 from workbench.core.embedding import DimensionMismatchError, NonFiniteEmbeddingError, Recipe, embed
 
-from conftest import TEXTS
+from texts import TEXTS
 
 # sentence-transformers' own encode is the reference implementation of the model's recipe; both run
 # the same FP32 weights, so anything below this is a pipeline difference, not rounding.

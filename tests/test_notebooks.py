@@ -33,9 +33,11 @@ def _start_of_run(path, tmp_path, monkeypatch) -> tuple[set, dict]:
     """Execute a notebook's parameters cell and the cell that starts its run, as written, in this process: the
     names the parameters cell declares and the parameters its results.json records."""
     from workbench.core.resources import STEP_LOG_ENV
+    from workbench.deploy import evidence
     from workbench.run import notebook, results
 
     monkeypatch.setattr(notebook, "setup", lambda: None)  # keep this process's pandas and matplotlib settings
+    monkeypatch.setattr(evidence, "latest_runs", lambda *args: {})  # 07 checks its evidence first; not tested here
     monkeypatch.delenv(STEP_LOG_ENV, raising=False)  # start_run points it at the run's log; restored afterwards
     monkeypatch.setattr(results, "_current", None)
     code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]

@@ -15,11 +15,9 @@ import gc
 import json
 import shutil
 import tempfile
-from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -38,22 +36,11 @@ from workbench.convert.chunks import (
 from workbench.convert.graph import OUTPUT_NAME, EmbeddingGraph, eager
 from workbench.convert.registry import Converter, Runtime, fixed_shape, register
 from workbench.core.embedding import Recipe
+from workbench.core.files import temporary_files_in
 from workbench.core.models import LoadedModel
 
 VARIANTS = {name: coreml.VARIANTS[name] for name in ("fp16", "int8", "int4")}
 PLAN_KEY = "workbench.lean.chunks"  # user-defined metadata: each layer chunk's [start, stop), for the stand-in
-
-
-@contextmanager
-def _temporary_files_in(folder: Path) -> Iterator[None]:
-    """coremltools writes a temporary package for each MLModel it makes (make_pipeline one more that it never
-    removes): keep them in `folder`, which the caller deletes, instead of in /tmp until the process exits."""
-    folder.mkdir(parents=True, exist_ok=True)
-    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
-    try:
-        yield
-    finally:
-        tempfile.tempdir = previous
 
 
 def _convert_chunk(source: WeightSource, chunk: Chunk, recipe: Recipe, variant: str, scratch: Path) -> Path:
@@ -77,7 +64,7 @@ def _convert_chunk(source: WeightSource, chunk: Chunk, recipe: Recipe, variant: 
     # The last output declared as the plain package declares it; the hidden states between chunks in fp16.
     output = ct.TensorType(name=OUTPUT_NAME) if chunk.head else ct.TensorType(name=chunk.output_name, dtype=np.float16)
     temporary = scratch / f"tmp_{chunk.index}"
-    with _temporary_files_in(temporary):
+    with temporary_files_in(temporary):
         with torch.no_grad():
             traced = torch.jit.trace(module, example)
         del module
@@ -117,7 +104,7 @@ def convert_lean(source: WeightSource, recipe: Recipe, variant: str, folder, lay
     try:
         parts = [_convert_chunk(source, chunk, recipe, variant, scratch) for chunk in plan]
         join = scratch / "join"
-        with _temporary_files_in(join):
+        with temporary_files_in(join):
             pipeline = ct.utils.make_pipeline(*(ct.models.MLModel(str(p), skip_model_load=True) for p in parts))
         # make_pipeline copied the chunks' weights into a package of its own, then into the one it returned: keep
         # that one alone before saving it, so the disk holds the weights twice at the end, not four times.

@@ -26,6 +26,7 @@ from workbench.convert.rows import TRAINED, ArtifactRow, Latency, Status
 from workbench.core.architectures import RANDOM_WEIGHTS, Architecture, random_model
 from workbench.core.cache import cache_dir
 from workbench.core.embedding import Recipe
+from workbench.core.files import temporary_files_in
 from workbench.core.models import LoadedModel, ModelSpec, load_model
 from workbench.core.params import as_list
 from workbench.core.precision import ModelPrecision, PlatformNotAvailable
@@ -152,14 +153,13 @@ class Probe:
 def convert_step(fmt: str, variant: str, subject: Subject, recipe: Recipe, folder: str, base: str | None) -> str:
     """Write one artifact; alone in its process, so the process's peak RSS is the conversion's."""
     quiet_transformers()
-    (scratch := Path(folder) / "tmp").mkdir(parents=True, exist_ok=True)
-    tempfile.tempdir = str(scratch)  # coremltools' temporary packages (gigabytes at 4B) go with the folder
     converter = registry.get(fmt)
-    if converter.convert_from_source is not None:  # the lean path: the whole model is never built
-        return str(converter.convert_from_source(subject.source(), recipe, variant, folder))
-    precision = converter.build_precision(variant)
-    assert converter.convert is not None  # a converter has one of the two (registry.Converter checks)
-    return str(converter.convert(lambda: subject.build(precision), recipe, variant, folder, base))
+    with temporary_files_in(Path(folder) / "tmp"):  # removed with the step's scratch folder
+        if converter.convert_from_source is not None:  # the lean path: the whole model is never built
+            return str(converter.convert_from_source(subject.source(), recipe, variant, folder))
+        precision = converter.build_precision(variant)
+        assert converter.convert is not None  # a converter has one of the two (registry.Converter checks)
+        return str(converter.convert(lambda: subject.build(precision), recipe, variant, folder, base))
 
 
 def open_step(fmt: str, path: str, spec: ModelSpec, recipe: Recipe, probe: Probe, batch_sizes: tuple,

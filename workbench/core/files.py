@@ -11,6 +11,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def json_safe(value):
@@ -72,3 +73,17 @@ def read_utf8(path: Path) -> str:
         line = raw[:exc.start].count(b"\n") + 1
         raise NotUtf8Error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8 "
                            "(for example: iconv -f latin1 -t utf-8)") from None
+
+
+@contextmanager
+def temporary_files_in(folder: Path) -> Iterator[None]:
+    """Temporary files made inside the block go to `folder`, which the caller deletes: coremltools writes a
+    temporary package (gigabytes at 4B) for each MLModel it makes, and leaves some in /tmp until the process exits.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
