@@ -52,6 +52,18 @@ def test_sts_gold_scores_that_do_not_vary_are_refused_with_the_reason(tmp_path):
         data.load_sts(edges, limit=2)
 
 
+@pytest.mark.parametrize("content, message", [
+    ("sentence1;sentence2;score\na;b;1\nc;d;3\n", "separated by semicolons, but a .csv file is read with commas"),
+    ("sentence1\tsentence2\tscore\na\tb\t1\nc\td\t3\n", "separated by tabs, .* or name it .tsv"),
+    ("a,b,4.5,x\nc,d,1,y\n", "no header found: the first line names none of the columns"),
+])
+def test_a_csv_with_another_delimiter_or_no_header_says_which(tmp_path, content, message):
+    path = tmp_path / "pairs.csv"
+    path.write_text(content)
+    with pytest.raises(DataFormatError, match=message):
+        data.load_sts(path)
+
+
 def test_sts_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("a\tb\t4\nc\td\thigh\n")

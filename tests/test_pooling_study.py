@@ -38,6 +38,7 @@ def test_similarity_matrix_is_symmetric_with_ones_on_the_diagonal(small_run):
     assert np.allclose(values, values.T)
     assert np.allclose(np.diag(values), 1.0)
     assert (values[~np.eye(len(values), dtype=bool)] < 0.9999).all(), "different strategies give different vectors"
+    assert matrix.attrs["texts"] == len(study._all_vectors(embedded["max_length"]["mean"]))  # what a verdict is over
 
 
 def test_masked_strategies_are_padding_invariant_and_unmasked_is_not(small_run):
@@ -97,3 +98,19 @@ def test_pooling_notebook_runs_with_tiny_parameters(tmp_path, tiny_qwen3_dir):
                                                strategies='["last_token", "mean"]', output_dir=str(tmp_path / "d")),
                                kernel_name="python3", progress_bar=False)
     assert json.loads((tmp_path / "d" / "results.json").read_text())["results"]["declared_pooling"] == "last_token"
+
+
+def test_the_mean_vs_cls_verdict_needs_a_stated_minimum_of_texts():
+    import pandas as pd
+
+    from workbench.studies import pooling
+
+    def matrix(texts):
+        frame = pd.DataFrame([[1.0, 0.70], [0.70, 1.0]], index=["mean", "cls"], columns=["mean", "cls"])
+        frame.attrs["texts"] = texts
+        return frame
+
+    (few,) = pooling.claim_checks(matrix(2), None)
+    assert few.verdict == "inconclusive" and "only 2 texts" in few.detail and "over 2 texts" in few.value
+    (enough,) = pooling.claim_checks(matrix(pooling.MEAN_CLS_MIN_TEXTS), None)
+    assert enough.verdict == "holds" and f"at least {pooling.MEAN_CLS_MIN_TEXTS} texts" in enough.threshold

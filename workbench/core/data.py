@@ -183,9 +183,9 @@ def load_sts(path: str | Path | None = None, limit: int = 0) -> StsPairs:
         columns, first_line = (0, 1, 2), 1
         if rows and not _is_number(rows[0][-1] if rows[0] else ""):
             header = [h.strip().lower() for h in rows[0]]
-            columns = (_column(path, header, ("sentence1", "text1", "s1")),
-                       _column(path, header, ("sentence2", "text2", "s2")),
-                       _column(path, header, ("score", "label", "similarity", "gold")))
+            _check_header(path, header, delimiter)
+            columns = (_column(path, header, STS_COLUMNS[0]), _column(path, header, STS_COLUMNS[1]),
+                       _column(path, header, STS_COLUMNS[2]))
             rows, first_line = rows[1:], 2
         for lineno, row in enumerate(rows, first_line):
             if not row:
@@ -215,6 +215,26 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+STS_COLUMNS = (("sentence1", "text1", "s1"), ("sentence2", "text2", "s2"), ("score", "label", "similarity", "gold"))
+DELIMITERS = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "bars"}
+
+
+def _check_header(path: Path, header: list[str], delimiter: str) -> None:
+    """A first line with none of the column names: another delimiter than the file's name says, or no header."""
+    known = {name for names in STS_COLUMNS for name in names}
+    if known & set(header):
+        return
+    line = delimiter.join(header)
+    for other, words in DELIMITERS.items():
+        if other != delimiter and known & {field.strip() for field in line.split(other)}:
+            raise DataFormatError(f"{path}: its columns are separated by {words}, but a {path.suffix or 'plain'} file "
+                                  f"is read with {DELIMITERS[delimiter]}: save it with {DELIMITERS[delimiter]}"
+                                  + (" or name it .tsv" if other == "\t" else ""))
+    raise DataFormatError(f"{path}: no header found: the first line names none of the columns (sentence1, sentence2, "
+                          f"score) and does not end in a score; a file without a header has exactly 3 columns: "
+                          "sentence1, sentence2, score")
 
 
 def _column(path: Path, header: list[str], names: tuple[str, ...]) -> int:
