@@ -152,11 +152,17 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     assert r["latency_p50_ms_coreml_int4"] is None
     assert "not measured on this platform" in data["notes"]["latency_p50_ms_coreml_int4"]
     assert np.isfinite(r["mean_cosine_coreml_fp32"])
+    executed = (tmp_path / "run.ipynb").read_text()
+    assert 'class=\\"wb-notes\\"' in executed  # long notes numbered under the table, not in a narrow column
 
 
 def test_the_lean_core_ml_path_runs_through_the_same_runner_and_its_rows_say_so(tiny_qwen3_dir, tmp_path, monkeypatch):
-    """Plain and lean side by side in one run: both measured, the path recorded, the same int8 package size."""
+    """Plain and lean side by side in one run: both measured, the path recorded, the same int8 package size.
+
+    The steps run in this process: a fork server started here would keep coremltools and torch in every later
+    test's child baseline (tests/test_resources.py)."""
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "run_in_child", _in_process)
     loaded = workbench.load_model(str(tiny_qwen3_dir))
     recipe = workbench.Recipe(max_length=16, last_n_layers=1, pooling=loaded.spec.pooling)
     pairs = pipeline.plan(["coreml", "coreml-lean"], ["int8"])
@@ -171,6 +177,6 @@ def test_the_lean_core_ml_path_runs_through_the_same_runner_and_its_rows_say_so(
     assert plain.status is lean.status is Status.MEASURED, (plain.notes, lean.notes)
     assert (plain.conversion_path, lean.conversion_path) == ("plain", "lean")
     assert abs(lean.size_bytes - plain.size_bytes) < 0.05 * plain.size_bytes  # the same weights, in chunks
-    assert lean.convert_peak_rss_bytes > 0 and "not measured on this platform" in " ".join(lean.notes)
+    assert lean.convert_s is not None and "not measured on this platform" in " ".join(lean.notes)
     # coremltools' temporary packages (gigabytes at 4B) went with each step's scratch folder, not into /tmp
     assert set(Path(tempfile.gettempdir()).glob("tmp*.mlpackage")) <= before

@@ -104,6 +104,22 @@ def table(frame: pd.DataFrame | pd.Series, caption: str = "", highlight_max: boo
     return HTML(f'<div style="overflow-x:auto">{styler.to_html()}</div>')
 
 
+def table_with_notes(frame: pd.DataFrame, note_column: str, caption: str = ""):
+    """`table` with one column of long notes moved under the table as a numbered list: the column keeps the
+    numbers ("1, 3"), so no row grows dozens of lines tall in a narrow column. Equal notes share a number."""
+    from IPython.display import HTML, display
+
+    numbers: dict[str, int] = {}
+    refs = []
+    for text in frame[note_column].fillna(""):
+        parts = [part.strip() for part in str(text).split("; ") if part.strip()]
+        refs.append(", ".join(str(numbers.setdefault(part, len(numbers) + 1)) for part in parts))
+    shown = frame.drop(columns=note_column).assign(**{"notes": refs})
+    items = "".join(f"<li>{html.escape(text)}</li>" for text in numbers)
+    display(table(shown, caption))
+    return HTML(f'<ol class="wb-notes" style="max-width:60em;font-size:90%">{items}</ol>' if items else "")
+
+
 def claims(found: list[Claim]):
     """The claims this run checked, under the anchor the index's evidence links point to."""
     from IPython.display import HTML

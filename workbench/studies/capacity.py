@@ -121,7 +121,8 @@ def planner_table(example: dict, title: str) -> pd.Series:
               int(value) for name, value in example["limits"].items()}
     faster = ({"exact search faster up to (items)": _fmt_n(example["exact_search_faster_up_to"])}
               if "exact_search_faster_up_to" in example else {})
-    return pd.Series({"items that fit (items)": example["max_items"], "binding budget": example["binding"], **limits,
+    return pd.Series({"items that fit (items)": example["max_items"], "binding budget": words[example["binding"]],
+                      **limits,
                       **faster, "disk per item (bytes)": example["disk_bytes_per_item"],
                       "RAM per item (bytes)": example["rss_bytes_per_item"],
                       "extrapolated": "yes: the dimension or precision was not measured" if example["extrapolated"]

@@ -104,7 +104,8 @@ def table(rows: list[ArtifactRow], fp32_size: int) -> pd.DataFrame:
                 line[label] = value
         line["runtime / note"] = "; ".join(r.notes)
         out.append(line)
-    return pd.DataFrame(out).set_index("variant")
+    frame = pd.DataFrame(out).set_index("variant")
+    return frame[[c for c in frame.columns if c != "runtime / note"] + ["runtime / note"]]  # the notes last
 
 
 def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str | None]]:
