@@ -25,6 +25,7 @@ test: setup
 benchmark: setup
 	$(VENV)/bin/python benchmarks/embed_throughput.py
 	$(VENV)/bin/python benchmarks/capacity_overhead.py
+	$(VENV)/bin/python benchmarks/warm_rerun.py
 
 lab: setup  # as root (a container), Jupyter refuses to start without --allow-root
 	$(VENV)/bin/jupyter lab notebooks/ $$(test "$$(id -u)" = 0 && echo --allow-root)

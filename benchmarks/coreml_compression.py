@@ -3,9 +3,10 @@
 Run on demand (not a test; minutes and several GB at 0.6B, about 16 GB at 4B):
 `python benchmarks/coreml_compression.py [--arch qwen3-embedding-0.6b] [--variants int8 int4] [--ways ...]`.
 The fp16 package of the exact architecture (seeded random weights) is built once; then each variant is compressed
-alone in a child process three ways: coremltools' plain `linear_quantize_weights` with one global config, the
-workbench's `coreml.compress` (per-row configs for folded tables, read from the spec), and, for comparison, the
-same step preceded by `get_weights_metadata`, as the workbench did before it read shapes from the spec. Wall time,
+alone in a child process: coremltools' plain `linear_quantize_weights` with one global config, the workbench's
+`coreml.compress` (per-row configs for folded tables, read from the spec), the same step preceded by
+`get_weights_metadata` as the workbench did before it read shapes from the spec, and the lean path (format
+`coreml-lean`: the variant built chunk by chunk from seeded weights, with no fp16 package first). Wall time,
 peak RSS of the child's process tree and package size go to benchmarks/results/coreml_compression_<arch>.json.
 Target: the workbench's step peaks no higher than the plain call.
 """
@@ -58,7 +59,8 @@ def metadata_first(source: str, variant: str, out: str) -> str:
     return str(coreml.compress(source, variant, out))
 
 
-WAYS = {"coremltools plain": plain, "workbench": workbench_step, "metadata first (before)": metadata_first}
+WAYS = {"coremltools plain": plain, "workbench": workbench_step, "metadata first (before)": metadata_first,
+        "lean": None}  # lean: the whole variant built chunk by chunk from the weights, no fp16 package first
 
 
 def main() -> None:
@@ -74,23 +76,33 @@ def main() -> None:
     figures = {"arch": arch.name, "params": total_params(arch), "machine": f"{platform.node()} ({os.cpu_count()} "
                f"cores)", "versions": package_versions(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="coreml-compression-") as scratch:
-        built = run_in_child(pipeline.convert_step, "coreml", "fp16", pipeline.RandomBuild(arch), recipe, scratch,
-                             None, preload=pipeline.CHILD_PRELOAD)
-        figures["fp16"] = {"seconds": built.seconds, "peak_rss_bytes": built.peak_rss_bytes,
-                           "size_bytes": dir_size_bytes(built.value)}
-        print(f"fp16: {built.seconds:.0f} s, peak {built.peak_rss_bytes / GB:.2f} GB", flush=True)
+        built = None
+        if any(WAYS[way] is not None for way in args.ways):  # the package the other ways compress
+            built = run_in_child(pipeline.convert_step, "coreml", "fp16", pipeline.RandomBuild(arch), recipe, scratch,
+                                 None, preload=pipeline.CHILD_PRELOAD)
+            figures["fp16"] = {"seconds": built.seconds, "peak_rss_bytes": built.peak_rss_bytes,
+                               "size_bytes": dir_size_bytes(built.value)}
+            print(f"fp16: {built.seconds:.0f} s, peak {built.peak_rss_bytes / GB:.2f} GB", flush=True)
         for variant in args.variants:
             for way in args.ways:
                 fn = WAYS[way]
                 out = str(Path(scratch) / f"{variant}-{way.split()[0]}.mlpackage")
-                done = run_in_child(fn, built.value, variant, out, preload=pipeline.CHILD_PRELOAD)
+                if fn is None:
+                    lean = Path(scratch) / f"{variant}-lean"
+                    done = run_in_child(pipeline.convert_step, "coreml-lean", variant, pipeline.RandomBuild(arch),
+                                        recipe, str(lean), None, preload=pipeline.CHILD_PRELOAD)
+                    out = done.value
+                else:
+                    assert built is not None
+                    done = run_in_child(fn, built.value, variant, out, preload=pipeline.CHILD_PRELOAD)
                 row = {"variant": variant, "way": way, "seconds": done.seconds, "peak_rss_bytes": done.peak_rss_bytes,
                        "baseline_rss_bytes": done.baseline_rss_bytes, "size_bytes": dir_size_bytes(out)}
                 figures["rows"].append(row)
                 print(f"{variant} {way}: {done.seconds:.0f} s, peak {done.peak_rss_bytes / GB:.2f} GB, "
                       f"{row['size_bytes'] / GB:.3f} GB", flush=True)
     RESULTS.mkdir(exist_ok=True)
-    write_json_atomic(RESULTS / f"coreml_compression_{arch.name}.json", figures)
+    write_json_atomic(RESULTS / f"coreml_compression_{arch.name}_{'_'.join(w.split()[0] for w in args.ways)}.json",
+                      figures)
 
 
 if __name__ == "__main__":
