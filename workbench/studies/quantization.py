@@ -60,7 +60,7 @@ def artifact_rows(measured: Measured, compared: dict, data) -> list[ArtifactRow]
     ref_quality = evaluation.quality(measured.evaluated[reference.key]["embedded"], data)
     out = []
     for r in measured.rows:
-        notes = (*(["artifact from the cache; conversion cost as measured when it was built"] if r.from_cache else []),
+        notes = (*(["artifact from the cache: its conversion cost is the one measured when it was built"] if r.from_cache else []),
                  *r.notes)
         e = measured.evaluated.get(r.key)
         if e is None:
