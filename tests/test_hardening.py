@@ -118,7 +118,7 @@ def test_an_index_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypat
 
     from workbench.run import index_page
 
-    def read_only(reports):
+    def read_only(reports, runs=None):
         raise OSError(errno.EROFS, "Read-only file system", str(reports / "index.html"))
 
     monkeypatch.setattr(index_page, "build_index", read_only)

@@ -136,12 +136,13 @@ def cmd_report(args) -> int:
     if not os.access(reports, os.W_OK | os.X_OK):
         raise ValueError(f"--reports {reports} is not writable, and index.html and summary.md are written there; "
                          "copy the runs to a folder you can write and pass that")
+    runs = collect_runs(reports)
     try:
-        print(build_index(reports))
+        print(build_index(reports, runs))
     except OSError as exc:
         raise ValueError(f"--reports {reports}: could not write {exc.filename or 'the index'} ({exc.strerror}); "
                          "pass a folder you can write") from None
-    damaged = [r for r in collect_runs(reports) if str(r.get("status", "")).startswith(UNREADABLE)]
+    damaged = [r for r in runs if str(r.get("status", "")).startswith(UNREADABLE)]
     if damaged:
         print(f"{len(damaged)} run(s) with an unreadable results.json; the index lists each with the reason: "
               + ", ".join(Path(r["_folder"]).name for r in damaged), file=sys.stderr)

@@ -275,10 +275,11 @@ def summary_markdown(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def build_index(reports_dir: str | Path) -> Path:
-    """Write reports_dir/index.html and reports_dir/summary.md from the results.json files found there."""
+def build_index(reports_dir: str | Path, runs: list[dict] | None = None) -> Path:
+    """Write reports_dir/index.html and reports_dir/summary.md from the results.json files found there (`runs`,
+    when the caller has already collected them)."""
     reports_dir = Path(reports_dir)
-    runs = collect_runs(reports_dir)
+    runs = collect_runs(reports_dir) if runs is None else runs
     for name, text in ((SUMMARY_FILE, summary_markdown(runs)), (INDEX_FILE, index_html(runs))):
         with atomic_path(reports_dir / name) as tmp:
             tmp.write_text(text, encoding="utf-8")

@@ -51,10 +51,14 @@ class SuiteEntry:
         study = catalog.find(self.notebook.stem)
         if study is None or not study.reads:
             return self
-        where = Path(self.parameters.get("reports_dir") or reports)
+        from workbench.run.index_page import collect_runs
+
+        # the newest complete run of each, chosen as deploy.evidence chooses it (collect_runs is newest first)
+        runs = collect_runs(self.parameters.get("reports_dir") or reports)
         digest = hashlib.sha256(json.dumps(sorted(map(str, self.parameters.get("runs") or []))).encode())
         for read in study.reads:
-            found = latest_complete(where, read.name)
+            found = next((Path(r["_folder"]) for r in runs
+                          if r.get("status") == "complete" and r.get("notebook") == read.name), None)
             digest.update(f"{read.name}:{found.name if found else '-'}:".encode())
             if found is not None:
                 digest.update(hashlib.sha256((found / "results.json").read_bytes()).digest())
@@ -69,24 +73,6 @@ class SuiteEntry:
         says it is up to date, and it runs after the entries that do not."""
         study = catalog.find(self.notebook.stem)
         return bool(study and study.reads)
-
-
-def latest_complete(reports: Path, notebook: str) -> Path | None:
-    """The newest complete run folder of `notebook` under `reports`: the one `deploy.evidence` reads (any folder
-    name, hidden folders skipped, ties to the first by name), or None."""
-    newest: tuple[str, Path] | None = None
-    for results in sorted(Path(reports).glob("*/results.json")):
-        if results.parent.name.startswith(".") or not results.is_file():
-            continue
-        try:
-            data = json.loads(results.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("status") == "complete" and data.get("notebook") == notebook:
-            stamp = str(data.get("updated_at", ""))
-            if newest is None or stamp > newest[0]:
-                newest = (stamp, results.parent)
-    return newest[1] if newest else None
 
 
 def notebook_parameters(notebook: Path) -> list[str]:
