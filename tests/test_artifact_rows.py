@@ -2,8 +2,8 @@
 
 import pytest
 
-from workbench.convert.rows import (SCHEMA, Accuracy, ArtifactRow, Latency, RowSchemaError, Status,
-                                    rows_from_results, table_payload)
+from workbench.convert.rows import ARTIFACTS, Accuracy, ArtifactRow, Latency, Status
+from workbench.core.records import TableSchemaError
 from workbench.core.files import json_safe
 
 ROW = ArtifactRow("onnx", "int8", "trained", model="/tmp/model", params=22_700_000, path="/tmp/a",
@@ -17,33 +17,35 @@ ROW = ArtifactRow("onnx", "int8", "trained", model="/tmp/model", params=22_700_0
 def test_a_row_survives_results_json_unchanged():
     import json
 
-    payload = json.loads(json.dumps(json_safe({"tables": {"artifacts": table_payload([ROW])}})))
-    (back,) = rows_from_results(payload)
+    payload = json.loads(json.dumps(json_safe({"tables": {"artifacts": ARTIFACTS.payload([ROW])}})))
+    (back,) = ARTIFACTS.read(payload)
     assert back == ROW and back.latency_at(1).p95_s == 0.006 and back.latency_at(32) is None
     assert back.status is Status.MEASURED and payload["tables"]["artifacts"]["rows"][0]["status"] == "measured"
 
 
 def test_a_row_written_before_status_and_model_existed_still_reads():
     raw = {k: v for k, v in ROW.as_dict().items() if k not in ("model", "params", "status")}
-    (old,) = rows_from_results({"tables": {"artifacts": {"schema": "artifact-row/1", "rows": [raw]}}})
+    (old,) = ARTIFACTS.read({"tables": {"artifacts": {"schema": "artifact-row/1", "rows": [raw]}}})
     assert old.status is Status.MEASURED and old.params is None and old.size_bytes == ROW.size_bytes
 
 
 def test_a_run_from_before_rows_has_none_and_a_foreign_schema_is_refused():
-    assert rows_from_results({"results": {"size_mb_onnx_int8": 23}}) is None
-    with pytest.raises(RowSchemaError, match=f"schema 'artifact-row/0'; this workbench reads '{SCHEMA}'"):
-        rows_from_results({"tables": {"artifacts": {"schema": "artifact-row/0", "rows": []}}})
+    assert ARTIFACTS.read({"results": {"size_mb_onnx_int8": 23}}) is None
+    with pytest.raises(TableSchemaError, match=f"schema 'artifact-row/0'; this workbench reads '{ARTIFACTS.schema}'"):
+        ARTIFACTS.read({"tables": {"artifacts": {"schema": "artifact-row/0", "rows": []}}})
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"size_mb": 23}, "unknown field"),
-    ({"size_bytes": "23 MB"}, "'size_bytes' must be a finite number or null"),
-    ({"format": None}, "'format' must be a string"),
+    ({"size_mb": 23}, r"artifact row has unknown field\(s\) size_mb"),
+    ({"size_bytes": "23 MB"}, "'size_bytes' must be a whole number or null; got '23 MB'"),
+    ({"format": None}, "'format' must be a string; got None"),
     ({"status": "half done"}, "'status' must be one of measured, left to the fit"),
-    ({"conversion_path": "fast"}, "'conversion_path' must be plain or lean"),
-    ({"latency": [{"batch": 1}]}, "latency or accuracy malformed"),
+    ({"conversion_path": "fast"}, "'conversion_path' must be one of plain, lean; got 'fast'"),
+    ({"latency": [{"batch": 1}]}, r"field 'latency'\[0\] lacks field 'p50_s'"),
+    ({"accuracy": {"mean_cosine": "high"}}, "field 'accuracy' field 'mean_cosine' must be a finite number or null"),
+    ({"notes": "one note"}, "'notes' must be a list; got 'one note'"),
 ])
 def test_a_malformed_row_names_what_is_wrong(change, message):
     raw = {**ROW.as_dict(), **change}
-    with pytest.raises(RowSchemaError, match=message):
+    with pytest.raises(TableSchemaError, match=message):
         ArtifactRow.from_dict(raw)

@@ -10,6 +10,7 @@ import pytest
 from workbench.index import engines, fits, planner, sweep, vectors
 from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.core.resources import dir_size_bytes
+from workbench.studies import capacity
 
 EXACT = engines.HnswParams(M=16, ef_construction=200, ef_search=200)
 
@@ -118,7 +119,6 @@ def test_planner_normal_case(constants):
 
 
 def test_the_planner_table_speaks_in_words_with_units(constants):
-    from workbench.studies import capacity
 
     result = planner.plan(4150 * 10_000 + 1000, 10**9, 1000, "hnswlib", constants=constants)
     shown = capacity.planner_table(result, "hnswlib, 1000-d")
@@ -197,6 +197,12 @@ def test_capacity_notebook_runs_with_tiny_parameters(tmp_path):
     assert data["labels"]["alpha_hnswlib_32"] == "HNSW overhead α, hnswlib 32-d"
     assert "alpha_hnswlib_384_embeddings" not in data["headline"]  # one dimension of the primary vectors
     assert 'id=\\"claims\\"' in (tmp_path / "run.ipynb").read_text()
+    fitted = {(f.engine, f.dim, f.vectors): f for f in capacity.FITS.read(data)}  # typed, as the notebook recorded
+    assert fitted[("flat", 32, "synthetic")].alpha is None and "alpha_flat_32" not in r
+    assert fitted[("hnswlib", 32, "synthetic")].p95_s_at_max_n == pytest.approx(r["p95_ms_at_max_n_hnswlib_32"] / 1e3)
+    assert fitted[("hnswlib", 32, "synthetic")].max_n == 400
+    (example,) = capacity.PLANNER.read(data)
+    assert example.max_items == r["planner_max_items_example"] and example.extrapolated_from_dims
 
 
 def test_a_latency_line_that_falls_below_zero_is_inconclusive_not_a_pass():

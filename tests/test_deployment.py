@@ -150,7 +150,7 @@ def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(
 def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files_on_disk(tmp_path, monkeypatch):
     import papermill
 
-    from workbench.convert.rows import rows_from_results
+    from workbench.convert.rows import ARTIFACTS
     from workbench.core.paths import NOTEBOOKS_DIR
     from workbench.core.resources import dir_size_bytes
     from workbench.deploy import evidence
@@ -165,7 +165,7 @@ def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files
                                kernel_name="python3", progress_bar=False)
 
     (read,) = [r for r in collect_runs(tmp_path / "reports") if r["notebook"] == "03_quantization"]
-    written = {r.key: r for r in rows_from_results(read)}
+    written = {r.key: r for r in ARTIFACTS.read(read)}
     found = evidence.artifact_rows(read, "ndcg10").set_index("name")
     assert list(found.index) == ["torch_fp32", "onnx_fp32", "onnx_int8"]
     for key in ("onnx_fp32", "onnx_int8"):
@@ -353,6 +353,13 @@ def test_the_notebook_answers_a_preset_and_a_changed_budget_changes_the_answer(t
     impossible = _run_07(tmp_path, reports, preset="phone-4gb", ram_gb=0.01)
     assert impossible["results"]["ship_configuration"] == "nothing fits (4 GB phone)"
     assert impossible["results"]["relax_budget_first"] == "RAM"
+    from workbench.studies.deployment import ANSWERS
+
+    (picked,), (none,) = ANSWERS.read(strict), ANSWERS.read(impossible)  # typed, as the notebook recorded them
+    assert picked.configuration == strict["results"]["ship_configuration"] and picked.feasible >= 1
+    assert picked.ram_bytes == pytest.approx(strict["results"]["total_ram_gb"] * 1e9)  # SI bytes in the row
+    assert picked.p95_latency_s == pytest.approx(strict["results"]["p95_latency_ms"] / 1e3)
+    assert (none.configuration, none.relax_first, none.feasible, none.preset) == (None, "RAM", 0, "4 GB phone")
 
 
 def test_07_without_the_runs_it_reads_stops_at_once_naming_them_and_the_command(tmp_path):

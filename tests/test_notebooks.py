@@ -9,6 +9,8 @@ import papermill
 import pytest
 
 from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.core import provenance
+from workbench.studies import precision
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 TINY = dict(max_texts=6, precisions=["fp16"], latency_repeats=2)
@@ -87,6 +89,14 @@ def test_precision_notebook_on_the_packaged_model(tmp_path):
     assert r["min_cosine_fp16"] <= r["mean_cosine_fp16"]
     assert r["bound_holds_fraction_fp16"] == 1.0
     assert "mean_cosine_fp16" in data["headline"] and "latency_p50_ms_fp16_batch32" not in data["headline"]
+    reference, fp16 = precision.PRECISIONS.read(data)  # typed, as the notebook recorded them
+    assert (reference.precision, reference.mean_cosine, reference.sts_spearman) == ("fp32", None, r["sts_spearman_fp32"])
+    assert (fp16.mean_cosine, fp16.top1_agreement) == (r["mean_cosine_fp16"], r["top1_agreement_fp16"])
+    assert fp16.texts == len((out / "per_text_fp16.csv").read_text().splitlines()) - 1  # one line per text, a header
+    single, batched = fp16.latency
+    assert (single.batch, batched.batch) == (1, 32) and single.p50_s == pytest.approx(r["latency_p50_ms_fp16"] / 1e3)
+    (weights,) = provenance.WEIGHTS.read(data)  # the packaged model's file, hashed where it lies
+    assert [f.name for f in weights.files] == ["model.safetensors"] and len(weights.files[0].sha256) == 64
     assert (out / "per_text_fp16.csv").exists()
     from workbench.run.report import notebook_to_html
 

@@ -90,6 +90,11 @@ def test_pooling_notebook_runs_with_tiny_parameters(tmp_path, tiny_qwen3_dir):
     assert r["best_strategy"] in {k.removeprefix("ndcg10_") for k in r if k.startswith("ndcg10_")}
     assert {"declared_pooling", "best_strategy", f"ndcg10_{r['best_strategy']}"} <= set(data["headline"])
     assert "ndcg10_max_last2" not in data["headline"] or r["best_strategy"] == "max_last2"
+    rows = {row.strategy: row for row in study.POOLINGS.read(data)}  # typed, as the notebook recorded them
+    assert [name for name, row in rows.items() if row.best] == [r["best_strategy"]]
+    assert (rows["mean_last2"].pooling, rows["mean_last2"].last_n_layers) == ("mean", 2)
+    assert rows["mean_unmasked"].padding_invariance == r["padding_invariance_mean_unmasked"]
+    assert rows["cls"].ndcg10 == r["ndcg10_cls"] and rows["cls"].padding_invariance_min <= rows["cls"].padding_invariance
     html = (tmp_path / "run.ipynb").read_text()
     assert "pooling mismatch" in html
     # a decoder through the whole notebook: last-token pooling declared, instruction prompt applied
@@ -110,7 +115,21 @@ def test_the_mean_vs_cls_verdict_needs_a_stated_minimum_of_texts():
         frame.attrs["texts"] = texts
         return frame
 
-    (few,) = pooling.claim_checks(matrix(2), None)
+    (few,) = pooling.claim_checks(matrix(2), None, "Qwen/Qwen3-Embedding-0.6B")
     assert few.verdict == "inconclusive" and "only 2 texts" in few.detail and "over 2 texts" in few.value
-    (enough,) = pooling.claim_checks(matrix(pooling.MEAN_CLS_MIN_TEXTS), None)
+    (enough,) = pooling.claim_checks(matrix(pooling.MEAN_CLS_MIN_TEXTS), None, "qwen3-embedding-0.6b")
     assert enough.verdict == "holds" and f"at least {pooling.MEAN_CLS_MIN_TEXTS} texts" in enough.threshold
+
+
+def test_the_mean_vs_cls_figure_measured_on_another_model_is_shown_not_judged():
+    import pandas as pd
+
+    from workbench.studies import pooling
+
+    frame = pd.DataFrame([[1.0, 0.2], [0.2, 1.0]], index=["mean", "cls"], columns=["mean", "cls"])
+    frame.attrs["texts"] = 40
+    (other,) = pooling.claim_checks(frame, None, "all-minilm-l6-v2")
+    assert other.verdict == "measured on another model" and other.holds is None and other.value == "0.200 over 40 texts"
+    assert other.detail == ("measured on all-minilm-l6-v2, not the claim's model (Qwen3-Embedding-0.6B); on this "
+                            "model the value misses the threshold")
+    assert (other.about, other.subject) == ("Qwen3-Embedding-0.6B", "all-minilm-l6-v2")

@@ -92,6 +92,24 @@ def test_index_is_a_dashboard_of_claims_and_labelled_headlines_with_no_raw_keys(
     assert "| mean cosine to FP32, fp16 | 0.9999987 | 0.99910 |" in summary
 
 
+def test_claims_a_run_cannot_reach_collapse_into_one_line_naming_the_command_that_checks_them(tmp_path):
+    unreached = [Claim(quote=f"claim {i}", source="seed 000", quantity="size (GB)", value="", threshold="",
+                       threshold_origin="", verdict="not measurable here", detail="not measured, no fit")
+                 for i in range(3)]
+    _write_run(tmp_path / "05-aaa", "05_scale", "complete", {}, {}, claims=[c.as_dict() for c in unreached])
+    _write_run(tmp_path / "06-aaa", "06_vector_storage", "complete", {}, {},
+               claims=[HOLDS.as_dict(), {**unreached[0].as_dict(), "quote": "another model's figure"}])
+    page = build_index(tmp_path).read_text()
+    assert "1 holds." in page, "the tally counts the claims that were checked"
+    summary = page[page.index("<details><summary>3 claims of 05 · At the sizes users ship are not measurable"):]
+    assert summary.index("<code>workbench run suites/scale.yaml</code> checks them (68 min") < summary.index(
+        "</summary>"), "one line: how many, the command and its measured wall time"
+    assert "1 claim of 06 · Vector storage: precision, rescoring, exact search or HNSW is not measurable in these runs; " \
+           "the rows say why." in page
+    checked = page[:page.index("<details>")]
+    assert "claim 0" not in checked and "average cosine" in checked, "unreachable rows sit only in the collapsed part"
+
+
 def test_a_run_labelled_random_weights_says_so_on_the_index(tmp_path):
     from workbench.core.architectures import RANDOM_WEIGHTS
     from workbench.run.results import Run

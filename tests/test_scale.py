@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from workbench.convert import pipeline, profile
-from workbench.convert.rows import ArtifactRow, Status, rows_from_results
+from workbench.convert.rows import ARTIFACTS, ArtifactRow, Status
 from workbench.core.architectures import RANDOM_WEIGHTS, architecture, total_params
 from workbench.core.embedding import Recipe
 from workbench.core.paths import NOTEBOOKS_DIR
-from workbench.studies import scale
+from workbench.studies import scale, scale_claims
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=2, num_key_value_heads=1,
             head_dim=32, vocab_size=1000)
@@ -154,33 +154,85 @@ def _values(entries):
 def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
     values = _values([
         ("qwen3-embedding-4b", "coreml_fp16", "size GB", 8.04, None),  # 7-9: consistent
-        ("qwen3-embedding-4b", "coreml_int8", "size GB", 4.6, None),  # 2-4: above
-        ("qwen3-embedding-4b", "coreml_int8", "peak convert RSS GB", 16.1, 5.0),  # 20-28: interval reaches it
+        ("qwen3-embedding-4b", "coreml_int8", "size GB", 4.6, None),  # ~2-4 read as 1.75-4.5: above
+        ("qwen3-embedding-4b", "coreml_int8", "peak convert RSS GB", 16.1, 5.0),  # 17.5-31.5: interval reaches it
         ("qwen3-embedding-4b", "coreml_palette4", "peak convert RSS GB", 10.0, 1.0),  # lower than int8's 16.1
         ("qwen3-embedding-0.6b", "mlx_q4", "size GB", 0.335, None),  # 0.5-0.7: below
     ])
-    table = scale.verdicts(values).set_index(["model", "variant", "quantity"])
+    table = scale_claims.verdicts(values)
+    table = table[table["claim (quoted)"] != scale_claims.NOT_VIABLE_QUOTE].set_index(["model", "variant", "quantity"])
     big, small, gemma = "qwen3-embedding-4b", "qwen3-embedding-0.6b", "embeddinggemma-300m"
     assert table.loc[(big, "coreml_fp16", "size GB"), "holds"] is True
-    assert table.loc[(big, "coreml_int8", "size GB"), "verdict"] == "not consistent: above 2-4"
+    assert table.loc[(big, "coreml_int8", "size GB"), "verdict"] == "not consistent: above 1.75-4.5"
     ram = table.loc[(big, "coreml_int8", "peak convert RSS GB")]
     assert ram["holds"] is None and ram["verdict"].startswith("inconclusive")
     palette = table.loc[(big, "coreml_palette4", "peak convert RSS GB")]
     assert palette["holds"] is True and "vs coreml_int8 16.1" in palette["value"]
     assert table.loc[(small, "mlx_q4", "size GB"), "holds"] is False
     assert table.loc[(gemma, "mlx_q4", "size GB"), "verdict"] == "not tested"
-    assert len(scale.verdicts(values)) == len(scale.CLAIMS)
+    assert len(scale_claims.verdicts(values)) == len(scale_claims.CLAIMS)
+
+
+def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered():
+    """Seed 000's 20-28 GB and "not viable on 16 GB" get one row per path; the plain path's peak is its larger
+    step (fp16 package, then compression), the lean path's its one step."""
+    big = "qwen3-embedding-4b"
+    values = _values([
+        (big, "coreml_fp16", "peak convert RSS GB", 10.4, None),
+        (big, "coreml_int8", "peak convert RSS GB", 16.5, None),
+        (big, "coreml_int4", "peak convert RSS GB", 8.0, None),  # below the fp16 step: that step decides
+        (big, "coreml-lean_int8", "peak convert RSS GB", 3.9, None),
+        (big, "coreml-lean_int4", "peak convert RSS GB", 10.5, 1.0),  # the interval reaches 11 GB
+    ])
+    table = scale_claims.verdicts(values)
+    ram = table[table["claim (quoted)"] == scale_claims.INT8_RAM_QUOTE].set_index("path")
+    assert ram.loc["plain", "verdict"] == ram.loc["lean", "verdict"] == "not consistent: below 17.5-31.5"
+    viable = table[table["claim (quoted)"] == scale_claims.NOT_VIABLE_QUOTE].set_index("path")
+    assert viable.loc["plain", "holds"] is True and viable.loc["lean", "holds"] is False
+    assert viable.loc["lean", "verdict"] == "not consistent: the peak leaves 7.1 GB of the 11 GB available"
+    claims = {c.quantity: c for c in scale_claims.claim_records(table) if c.quote == scale_claims.NOT_VIABLE_QUOTE}
+    lean = claims["peak convert RSS (GB), qwen3-embedding-4b, coreml-lean_int8, lean conversion path"]
+    assert (lean.verdict, lean.threshold) == ("fails", "above 11 GB, beyond the prediction interval")
+    assert "Available on 16GB machine after cleanup" in lean.threshold_origin
+    mac = scale_claims.mac_16gb(values).set_index("variant")
+    assert list(mac.index) == ["coreml-lean_int4", "coreml-lean_int8", "coreml_int4", "coreml_int8"]
+    assert mac.loc["coreml_int4", "peak convert RSS"] == "10.4 GB" and mac.loc["coreml_int4", "steps"] == \
+        "coreml_fp16 then coreml_int4"
+    assert mac["converts on a 16 GB Mac"].to_dict() == {"coreml-lean_int4": "uncertain", "coreml-lean_int8": "yes",
+                                                        "coreml_int4": "yes", "coreml_int8": "no"}
+    assert mac.loc["coreml-lean_int8", "headroom in 11 GB"] == "+7.1 GB"
+    names = [name for name, _, _ in scale_claims.mac_records(mac.reset_index())]
+    assert "converts_on_16gb_mac_coreml-lean_int8_qwen3-embedding-4b" in names
+
+
+def test_the_lean_path_is_planned_for_qwen3_only():
+    planned = scale.subjects(["embeddinggemma-300m", "qwen3-embedding-0.6b"], "qwen3-embedding-0.6b", [], [], [1],
+                             [1], {"coreml-lean": ["int8"], "onnx": ["fp32"]}, {})
+    seen = []
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(scale.profile, "profile", lambda subject, pairs, *a, **k: seen.append(
+        (subject.arch.name, pairs)) or [])
+    try:
+        scale.run(planned, 32, 1, pipeline.Limits(), {}, 1e12)
+    finally:
+        monkey.undo()
+    assert seen == [("embeddinggemma-300m", [("onnx", "fp32")]),
+                    ("qwen3-embedding-0.6b", [("coreml-lean", "int8"), ("onnx", "fp32")])]
 
 
 def test_claims_and_records_name_the_random_weights():
     table = scale.frame(synthetic_rows([0.05, 0.12, 0.3]), [])
-    verdicts = scale.verdicts(scale.values_table(table, scale.fits(table, set(table["model"])), ["qwen3-embedding-4b"]))
-    claims = scale.claim_records(verdicts)
-    assert len(claims) == len(scale.CLAIMS) and all(c.kind.endswith("random weights") for c in claims)
+    verdicts = scale_claims.verdicts(scale.values_table(table, scale.fits(table, set(table["model"])),
+                                                        ["qwen3-embedding-4b"]))
+    claims = scale_claims.claim_records(verdicts)
+    assert len(claims) == len(scale_claims.CLAIMS) and all(c.kind.endswith("random weights") for c in claims)
     assert all(c.source.startswith("shared seed 00") and c.threshold and c.threshold_origin for c in claims)
     fp16 = claims[0]  # 4B Core ML fp16 ~8 GB, read as 7-9 GB
-    assert (fp16.threshold, fp16.threshold_origin) == ("7–9 GB", "the quoted figure ± 1")
-    assert claims[1].threshold_origin == "the quote's range"
+    assert (fp16.threshold, fp16.threshold_origin) == ("7–9 GB", "the quote's '~8' ± 12.5% (the approximate-quote rule)")
+    assert claims[1].threshold == "1.75–4.5 GB", "~2-4 GB: the same rule as ~8 GB, at each end"
+    onnx = next(c for c in claims if c.quote == "Variants: FP32 (2.3GB)")
+    assert (onnx.threshold, onnx.threshold_origin) == ("2.1–2.5 GB", "the quoted figure ± 0.2: this study's margin "
+                                                                     "for an exact quote")
     records = list(scale.records(table))
     assert records and all(RANDOM_WEIGHTS in note for _, _, note in records)
     assert not any(word in name for name, _, _ in records for word in ACCURACY_WORDS)
@@ -213,7 +265,7 @@ def test_notebook_on_a_tiny_series(tmp_path, monkeypatch):
     sizes = {k: v for k, v in data["results"].items() if k.startswith("size_gb_onnx_fp32")}
     assert len(sizes) == 3 and all(v > 0 for v in sizes.values())
     assert all(RANDOM_WEIGHTS in data["notes"][k] for k in sizes)
-    typed = rows_from_results(data)  # the same rows, typed, for any study that reads 05
+    typed = ARTIFACTS.read(data)  # the same rows, typed, for any study that reads 05
     assert sorted(r.size_bytes / 1e9 for r in typed) == pytest.approx(sorted(sizes.values()))
     assert all(r.weights.startswith(RANDOM_WEIGHTS) and r.accuracy is None and r.params > 0 for r in typed)
     (headline,) = data["headline"]  # the first network's size: one number on the index, not every quantity

@@ -11,6 +11,7 @@ import pytest
 
 from workbench.core.data import RetrievalSet, StsPairs
 from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.core.records import TableSchemaError
 from workbench.index import quantized, rows
 from workbench.index.search_latency import crossover_table, latency_curve
 from workbench.studies import storage, storage_results
@@ -140,9 +141,12 @@ def test_published_claims_are_judged_only_for_the_same_model():
                                     ["stored"])
     mine = storage.claim_checks(None, table, "all-minilm-l6-v2")
     other = storage.claim_checks(None, table, "bge-small-en-v1.5")
-    assert [c.verdict for c in other] == ["not measurable here"] * 3
-    assert [c.verdict for c in mine][2] == "not measurable here", "the mxbai figure is about another model"
+    assert [c.verdict for c in other] == ["measured on another model"] * 3, "shown with bge's value, not judged"
+    assert other[0].value == mine[0].value and "measured on bge-small-en-v1.5, not the claim's model" in other[0].detail
+    assert mine[2].verdict == "measured on another model", "the mxbai figure is about another model"
     assert all(c.verdict in ("holds", "fails") for c in mine[:2]) and "×10" in mine[1].quantity
+    no_int8 = storage.claim_checks(None, table[table["precision"] != "int8"], "all-minilm-l6-v2")
+    assert no_int8[0].verdict == "not measurable here" and no_int8[0].detail == "this run did not measure int8"
     beside = storage.published_beside(None, table, "all-minilm-l6-v2", "hand-made")
     assert beside["published retention (%)"].iloc[0] == pytest.approx(100 * 0.8313 / 0.8342)
     assert (beside["this run: all-minilm-l6-v2, hand-made"].iloc[:3] == "not measured").all()
@@ -195,14 +199,14 @@ def test_storage_notebook_on_a_user_sts_csv_and_a_model_folder(tmp_path, tiny_be
     assert not any(k.startswith("ndcg10") for k in r), "no retrieval set, no retrieval figure"
     assert [c["verdict"] for c in data["claims"]] == ["not measurable here"] * 3
     assert (out / "sts_retention.csv").exists() and (out / "search_latency.csv").exists()
-    typed = {r.precision: r for r in rows.storage_from_results(data)}
+    typed = {r.precision: r for r in rows.STORAGE.read(data)}
     written = pd.read_csv(out / "sts_retention.csv").set_index("precision")
     assert list(typed) == list(written.index) == ["float32", "float16", "int8", "uint8", "binary"]
     assert typed["float32"].sts_kept_pct == 100.0 and typed["float32"].ndcg10_kept_pct is None
     assert typed["int8"].sts_kept_pct == pytest.approx(written.loc["int8", "STS retention (%)"])
     assert (typed["binary"].bytes_per_vector, typed["binary"].dim, typed["binary"].model_dim) == (4, 32, 32)
     curve = pd.read_csv(out / "search_latency.csv")
-    timings = rows.search_from_results(data)
+    timings = rows.SEARCH.read(data)
     assert len(timings) == len(curve) == 12, "2 sizes x 3 precisions x 2 engines"
     assert [t.p95_s for t in timings] == pytest.approx((curve["p95_ms"] * 1e-3).tolist()), "seconds, not ms"
 
@@ -235,8 +239,8 @@ def test_storage_rows_merge_sts_into_the_unrescored_retrieval_rows_and_survive_r
     assert by[("float32", 16, 0)].ndcg10_kept_pct == pytest.approx(100.0)
     full = retrieval[(retrieval["dim"] == 16) & (retrieval["multiplier"] == 4)].iloc[0]
     assert by[("binary", 16, 4)].ndcg10_kept_low_pct == pytest.approx(full["nDCG@10 retention, 95 % low (%)"])
-    payload = json.loads(json.dumps({"tables": {rows.STORAGE_TABLE: rows.storage_payload(made)}}))
-    assert rows.storage_from_results(payload) == made
+    payload = json.loads(json.dumps({"tables": {rows.STORAGE.name: rows.STORAGE.payload(made)}}))
+    assert rows.STORAGE.read(payload) == made
     only_sts = storage_results.storage_rows(sts, None, 16)
     assert [(r.precision, r.dim, r.ndcg10_kept_pct) for r in only_sts] == [("float32", 16, None), ("binary", 16, None),
                                                                             ("float32", 8, None)]
@@ -247,9 +251,9 @@ def test_timings_are_recorded_in_seconds():
                            "disk_bytes_per_item": 384.5, "p50_ms": 0.25, "p95_ms": 2.0, "recall10": 1.0}])
     (timing,) = rows.timings_from_curve(curve, 384)
     assert (timing.p50_s, timing.p95_s, timing.dim, timing.n) == (0.25e-3, 2e-3, 384, 300)
-    payload = json.loads(json.dumps({"tables": {rows.SEARCH_TABLE: rows.search_payload([timing])}}))
-    assert rows.search_from_results(payload) == [timing]
-    assert rows.search_from_results({"tables": {}}) is None and rows.storage_from_results({}) is None
+    payload = json.loads(json.dumps({"tables": {rows.SEARCH.name: rows.SEARCH.payload([timing])}}))
+    assert rows.SEARCH.read(payload) == [timing]
+    assert rows.SEARCH.read({"tables": {}}) is None and rows.STORAGE.read({}) is None
 
 
 @pytest.mark.parametrize("change, message", [
@@ -262,14 +266,14 @@ def test_timings_are_recorded_in_seconds():
 ])
 def test_a_malformed_storage_row_names_its_field(change, message):
     raw = {**dataclasses.asdict(rows.StorageRow("binary", 384, 384, 48, ndcg10_kept_pct=96.0)), **change}
-    with pytest.raises(rows.TableSchemaError, match=re.escape(message)):
-        rows.storage_from_results({"tables": {"storage": {"schema": rows.STORAGE_SCHEMA, "rows": [raw]}}})
+    with pytest.raises(TableSchemaError, match=re.escape(message)):
+        rows.STORAGE.read({"tables": {"storage": {"schema": rows.STORAGE.schema, "rows": [raw]}}})
 
 
 def test_a_table_of_another_schema_or_lacking_a_field_is_refused():
-    with pytest.raises(rows.TableSchemaError, match="tables.search has schema 'search-timing/0'; this workbench"):
-        rows.search_from_results({"tables": {"search": {"schema": "search-timing/0", "rows": []}}})
-    with pytest.raises(rows.TableSchemaError, match="tables.search row 0 lacks field 'p95_s'"):
-        rows.search_from_results({"tables": {"search": {"schema": rows.SEARCH_SCHEMA, "rows": [
+    with pytest.raises(TableSchemaError, match="tables.search has schema 'search-timing/0'; this workbench"):
+        rows.SEARCH.read({"tables": {"search": {"schema": "search-timing/0", "rows": []}}})
+    with pytest.raises(TableSchemaError, match="tables.search row 0 lacks field 'p95_s'"):
+        rows.SEARCH.read({"tables": {"search": {"schema": rows.SEARCH.schema, "rows": [
             {"engine": "flat", "precision": "int8", "dim": 8, "n": 100, "build_s": 0.1, "disk_bytes_per_item": 8.0,
              "p50_s": 0.001, "recall10": 1.0}]}}})

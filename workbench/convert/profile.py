@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, replace
 
 from workbench.convert import artifacts, pipeline, registry
-from workbench.convert.rows import SCHEMA, ArtifactRow, RowSchemaError, Status
+from workbench.convert.rows import ARTIFACTS, ArtifactRow, Status
 from workbench.core.architectures import random_spec, total_params
 from workbench.core.cache import cache_dir
 from workbench.core.embedding import Recipe
@@ -26,7 +26,7 @@ def row_key(subject: pipeline.RandomBuild, fmt: str, variant: str, recipe: Recip
     """The cache key of one measured row: the network, the converter's code, the recipe and how it was timed."""
     payload = {"arch": asdict(subject.arch), "seed": subject.seed, "format": fmt, "variant": variant,
                "code": artifacts.code_version(registry.get(fmt)), "recipe": recipe.as_dict(), "settings": settings,
-               "schema": SCHEMA}
+               "schema": ARTIFACTS.schema}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -37,7 +37,7 @@ def _stored(key: str) -> ArtifactRow | None:
         return None
     try:
         row = ArtifactRow.from_dict(json.loads(file.read_text(encoding="utf-8")))
-    except (ValueError, OSError, RowSchemaError):
+    except (ValueError, OSError):  # TableSchemaError is a ValueError
         file.unlink(missing_ok=True)  # a damaged entry is measured again
         return None
     return replace(row, from_cache=True)

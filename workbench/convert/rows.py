@@ -7,19 +7,14 @@ pages turn them into MB and ms at the edge (`workbench.core.units`). None means 
 
 from __future__ import annotations
 
-import math
-from dataclasses import KW_ONLY, asdict, dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
-from typing import get_args
 
 from workbench.convert.registry import ConversionPath
+from workbench.core.records import Table, from_dict, to_dict
 
-ARTIFACTS_TABLE = "artifacts"  # the results.json table that holds them
 ARTIFACTS_SECTION = "artifacts-measured"  # the id above 03's table of these rows, which 07 links to
 TRAINED = "trained"  # the weights of a real checkpoint (study 05's rows carry their random seed instead)
-SCHEMA = "artifact-row/3"  # bumped when a field changes meaning; readers refuse what they do not know
-# /2: before conversion_path (every row then was "plain"); /1: study 03's rows before model, params and status
-READABLE = (SCHEMA, "artifact-row/2", "artifact-row/1")
 
 
 class Status(str, Enum):
@@ -31,10 +26,6 @@ class Status(str, Enum):
     NOT_BUILT = "not built"  # derives from a base that was not built
     KILLED = "killed"  # stopped past the memory or time limit; the peak it reached is kept
     FAILED = "failed"
-
-
-class RowSchemaError(ValueError):
-    """A results.json table that is not what its schema says: named, with what was wrong."""
 
 
 @dataclass(frozen=True)
@@ -93,73 +84,15 @@ class ArtifactRow:
         return next((x for x in self.latency if x.batch == batch), None)
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "status": self.status.value}
+        return to_dict(self)
 
     @classmethod
-    def from_dict(cls, raw) -> "ArtifactRow":
-        """A row as results.json holds it; anything malformed raises RowSchemaError naming the field."""
-        if not isinstance(raw, dict):
-            raise RowSchemaError(f"an artifact row must be an object; got {type(raw).__name__}")
-        known = {f.name for f in fields(cls)} - {"_"}
-        stray = sorted(set(raw) - known)
-        if stray:
-            raise RowSchemaError(f"artifact row has unknown field(s) {', '.join(stray)}; known: {', '.join(sorted(known))}")
-        if raw.get("conversion_path", "plain") not in get_args(ConversionPath):
-            raise RowSchemaError(f"artifact row field 'conversion_path' must be plain or lean; "
-                                 f"got {raw.get('conversion_path')!r}")
-        for name in ("format", "variant", "weights"):
-            if not isinstance(raw.get(name), str):
-                raise RowSchemaError(f"artifact row field {name!r} must be a string; got {raw.get(name)!r}")
-        values = dict(raw)
-        try:
-            values["status"] = Status(raw.get("status", Status.MEASURED))
-        except ValueError:
-            raise RowSchemaError(f"artifact row field 'status' must be one of {', '.join(s.value for s in Status)}; "
-                                 f"got {raw.get('status')!r}") from None
-        for name in ("params", "size_bytes", "convert_peak_rss_bytes", "convert_step_rss_bytes", "load_rss_bytes"):
-            values[name] = _number(raw, name, int)
-        for name in ("convert_s", "load_s"):
-            values[name] = _number(raw, name, float)
-        try:
-            values["latency"] = tuple(Latency(int(x["batch"]), float(x["p50_s"]), float(x["p95_s"]))
-                                      for x in raw.get("latency") or ())
-            accuracy = raw.get("accuracy")
-            values["accuracy"] = None if accuracy is None else Accuracy(**{
-                k: (None if v is None else float(v)) for k, v in accuracy.items()})
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
-            raise RowSchemaError(f"artifact row {raw['format']}_{raw['variant']}: latency or accuracy malformed "
-                                 f"({exc})") from None
-        values["notes"] = tuple(str(n) for n in raw.get("notes") or ())
-        return cls(**values)
+    def from_dict(cls, raw, where: str = "artifact row") -> "ArtifactRow":
+        """A row as results.json holds it; anything malformed raises TableSchemaError naming the field."""
+        return from_dict(cls, raw, where)
 
 
-def _number(raw: dict, name: str, kind: type):
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RowSchemaError(f"artifact row field {name!r} must be a finite number or null; got {value!r}")
-    return kind(value)
-
-
-def table_payload(rows: list[ArtifactRow]) -> dict:
-    """The results.json form of a list of rows: the schema name and each row's fields."""
-    return {"schema": SCHEMA, "rows": [row.as_dict() for row in rows]}
-
-
-def record_rows(run, rows: list[ArtifactRow]) -> None:
-    """Write the rows into a run's results.json as the typed table other studies read (`rows_from_results`)."""
-    run.record_table(ARTIFACTS_TABLE, table_payload(rows))
-
-
-def rows_from_results(payload: dict) -> list[ArtifactRow] | None:
-    """The artifact rows a results.json holds, typed; None for a run written before rows were recorded."""
-    table = (payload.get("tables") or {}).get(ARTIFACTS_TABLE)
-    if table is None:
-        return None
-    if not isinstance(table, dict) or table.get("schema") not in READABLE:
-        found = table.get("schema") if isinstance(table, dict) else type(table).__name__
-        raise RowSchemaError(f"tables.{ARTIFACTS_TABLE} has schema {found!r}; this workbench reads "
-                             f"{' or '.join(map(repr, READABLE))}: "
-                             "re-run the study with this version")
-    return [ArtifactRow.from_dict(row) for row in table.get("rows") or []]
+# Bumped when a field changes meaning; readers refuse what they do not know. /2: before conversion_path (every
+# row then was "plain"); /1: study 03's rows before model, params and status. Their missing fields take defaults.
+ARTIFACTS: Table[ArtifactRow] = Table("artifacts", "artifact-row/3", ArtifactRow,
+                                      readable=("artifact-row/2", "artifact-row/1"))

@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.convert.rows import ARTIFACTS_SECTION, ARTIFACTS_TABLE, ArtifactRow, rows_from_results
+from workbench.convert.rows import ARTIFACTS, ARTIFACTS_SECTION, ArtifactRow
 from workbench.core.units import MB, MS
 from workbench.index.fits import latency_at, latency_fit
 from workbench.index.quantized import bytes_per_vector
 from workbench.index.rows import (
     QUALITY_SECTION,
+    SEARCH,
     SEARCH_SECTION,
+    STORAGE,
     SearchTiming,
     StorageRow,
-    search_from_results,
-    storage_from_results,
 )
 from workbench.run import catalog
 from workbench.run.index_page import collect_runs
@@ -86,9 +86,9 @@ def artifact_rows(run: dict, quality: str) -> pd.DataFrame:
     Read from the typed rows 03 records (`convert.rows`); a run written before those existed is read from its
     result keys, whose sizes are decimal MB.
     """
-    typed = rows_from_results(run)
+    typed = ARTIFACTS.read(run)
     rows = ([_from_row(r, quality) for r in typed] if typed is not None else _from_result_keys(run, quality))
-    schema = (run.get("tables") or {}).get(ARTIFACTS_TABLE, {}).get("schema")
+    schema = (run.get("tables") or {}).get(ARTIFACTS.name, {}).get("schema")
     section = LEGACY_ARTIFACT_SECTION if schema in (None, "artifact-row/1") else ARTIFACTS_SECTION  # came with /2
     return pd.DataFrame([{**row, "source_artifact": _link(run, section)} for row in rows])
 
@@ -136,7 +136,7 @@ def storage_rows(run: dict, quality: str) -> pd.DataFrame:
     Read from the typed rows 06 records (`index.rows`); a run written before those existed is read from its
     result keys.
     """
-    typed = storage_from_results(run)
+    typed = STORAGE.read(run)
     if typed is None:
         rows, section = _storage_from_result_keys(run, quality), LEGACY_STORAGE_SECTION
     else:
@@ -197,7 +197,7 @@ def index_rows(run: dict) -> pd.DataFrame:
     wrote. RAM per item is the index file's bytes per item: faiss reads the whole file into memory (study 04
     measures RSS / disk of 1.00-1.09 for faiss), so this is an estimate, labelled as such wherever it is shown.
     """
-    typed = search_from_results(run)
+    typed = SEARCH.read(run)
     curve, section = (_legacy_curve(run), LEGACY_SEARCH_SECTION) if typed is None else (_curve(typed), SEARCH_SECTION)
     rows = []
     for (engine, precision), g in curve.groupby(["engine", "precision"], sort=False):

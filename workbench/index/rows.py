@@ -9,21 +9,13 @@ sections and 07 links to them, so renaming a heading moves no link.
 
 from __future__ import annotations
 
-import math
-from dataclasses import MISSING, asdict, dataclass, fields
-from types import NoneType, UnionType
-from typing import get_args, get_type_hints
+from dataclasses import dataclass
 
+from workbench.core.records import Table
 from workbench.core.units import MS
 
-STORAGE_TABLE, STORAGE_SCHEMA = "storage", "storage-row/1"  # bumped when a field changes meaning
-SEARCH_TABLE, SEARCH_SCHEMA = "search", "search-timing/1"
 QUALITY_SECTION = "storage-quality"  # the id above 06's quality-kept tables
 SEARCH_SECTION = "storage-search"  # the id above 06's exact-search-against-HNSW timings
-
-
-class TableSchemaError(ValueError):
-    """A results.json table that is not what its schema says: named, with what was wrong."""
 
 
 @dataclass(frozen=True)
@@ -59,14 +51,6 @@ class SearchTiming:
     recall10: float  # against exact search at the same precision
 
 
-def storage_payload(rows: list[StorageRow]) -> dict:
-    return {"schema": STORAGE_SCHEMA, "rows": [asdict(row) for row in rows]}
-
-
-def search_payload(rows: list[SearchTiming]) -> dict:
-    return {"schema": SEARCH_SCHEMA, "rows": [asdict(row) for row in rows]}
-
-
 def timings_from_curve(curve, dim: int) -> list[SearchTiming]:
     """`search_latency.latency_curve`'s frame (milliseconds) as records in seconds."""
     return [SearchTiming(engine=str(r["engine"]), precision=str(r["precision"]), dim=int(dim), n=int(r["n"]),
@@ -75,59 +59,5 @@ def timings_from_curve(curve, dim: int) -> list[SearchTiming]:
             for r in curve.to_dict("records")]
 
 
-def storage_from_results(payload: dict) -> list[StorageRow] | None:
-    """The storage rows a results.json holds, typed; None for a run written before they were recorded."""
-    return _table(payload, STORAGE_TABLE, STORAGE_SCHEMA, StorageRow)
-
-
-def search_from_results(payload: dict) -> list[SearchTiming] | None:
-    """The timed indexes a results.json holds, typed; None for a run written before they were recorded."""
-    return _table(payload, SEARCH_TABLE, SEARCH_SCHEMA, SearchTiming)
-
-
-def _table(payload: dict, name: str, schema: str, kind: type):
-    table = (payload.get("tables") or {}).get(name)
-    if table is None:
-        return None
-    if not isinstance(table, dict) or table.get("schema") != schema:
-        found = table.get("schema") if isinstance(table, dict) else type(table).__name__
-        raise TableSchemaError(f"tables.{name} has schema {found!r}; this workbench reads {schema!r}: re-run the "
-                               "study with this version")
-    rows = table.get("rows")
-    if not isinstance(rows, list):
-        raise TableSchemaError(f"tables.{name} needs a list of rows; got {type(rows).__name__}")
-    return [from_dict(kind, row, f"tables.{name} row {i}") for i, row in enumerate(rows)]
-
-
-def from_dict(kind: type, raw, where: str):
-    """A `kind` record from its results.json form; a missing, unknown or mistyped field raises TableSchemaError
-    naming it."""
-    if not isinstance(raw, dict):
-        raise TableSchemaError(f"{where} must be an object; got {type(raw).__name__}")
-    stray = sorted(set(raw) - {f.name for f in fields(kind)})
-    if stray:
-        raise TableSchemaError(f"{where} has unknown field(s) {', '.join(stray)}")
-    hints, values = get_type_hints(kind), {}
-    for f in fields(kind):
-        if f.name in raw:
-            values[f.name] = _checked(raw[f.name], hints[f.name], f"{where} field {f.name!r}")
-        elif f.default is MISSING:
-            raise TableSchemaError(f"{where} lacks field {f.name!r}")
-    return kind(**values)
-
-
-def _checked(value, hint, where: str):
-    """`value` as the annotation `hint` declares it: str, int, float, or one of them or None."""
-    optional = isinstance(hint, UnionType) and NoneType in get_args(hint)
-    (base,) = [t for t in get_args(hint) if t is not NoneType] if isinstance(hint, UnionType) else [hint]
-    if value is None and optional:
-        return None
-    if base is str and isinstance(value, str):
-        return value
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if base is int and number and isinstance(value, int):
-        return value
-    if base is float and number:
-        return float(value)
-    wanted = {str: "a string", int: "a whole number", float: "a finite number"}[base]
-    raise TableSchemaError(f"{where} must be {wanted}{' or null' if optional else ''}; got {value!r}")
+STORAGE: Table[StorageRow] = Table("storage", "storage-row/1", StorageRow)  # schemas bump when a field changes meaning
+SEARCH: Table[SearchTiming] = Table("search", "search-timing/1", SearchTiming)

@@ -13,9 +13,18 @@ from dataclasses import asdict, dataclass
 HOLDS = "holds"
 FAILS = "fails"
 INCONCLUSIVE = "inconclusive"
+OTHER_SUBJECT = "measured on another model"  # the value is real, but of a model the claim does not speak of
 NOT_MEASURABLE = "not measurable here"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURABLE)
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, OTHER_SUBJECT, NOT_MEASURABLE)
 EVIDENCE_ANCHOR = "claims"  # every study page puts its claims under this id; the index links to it
+
+# One rule for every approximate quote, so "~8 GB" and "~2-4 GB" are read alike: each end of the quoted figure
+# widened by an eighth, the reading of "~8 GB" as 7-9 GB the pages used before the rule was written down.
+APPROXIMATE_TOLERANCE = 0.125
+APPROXIMATE_MARKERS = ("~", "≈", "about ", "approximately ", "around ", "roughly ")
+TOLERANCE_RULE = (f"An approximate quote (~, ≈, about) holds within ±{APPROXIMATE_TOLERANCE:.1%} of its figure "
+                  "(for a range: that much below its low end or above its high end). An exact quote keeps its own "
+                  "range. The 'threshold from' column says which applied.")
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,8 @@ class Claim:
     verdict: str  # one of VERDICTS
     kind: str = "measured"  # measured | projected | simulated: what the value is
     detail: str = ""  # why the verdict, when the value alone does not say
+    about: str = ""  # the model the claim speaks of, as its source names it ("" when it names none)
+    subject: str = ""  # the model this run measured for it
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -43,6 +54,43 @@ class Claim:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def is_approximate(quote: str) -> bool:
+    """Whether the quote marks its figure as approximate ("~8GB", "about 600 MB", "≈ 0.68")."""
+    text = quote.lower()
+    return any(marker in text for marker in APPROXIMATE_MARKERS)
+
+
+def claimed_range(low: float, high: float, quote: str) -> tuple[float, float, str]:
+    """(low, high, where they come from): the quoted figure, or range, as `TOLERANCE_RULE` reads it."""
+    if low > high:
+        raise ValueError(f"a claimed range runs from low to high; got {low:g}-{high:g}")
+    if not is_approximate(quote):
+        return low, high, "the quote's own figure (exact: no tolerance)"
+    t = APPROXIMATE_TOLERANCE
+    return low * (1 - t), high * (1 + t), f"the quote's '~{_figure(low, high)}' ± {t:.1%} (the approximate-quote rule)"
+
+
+def _figure(low: float, high: float) -> str:
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
+
+
+def same_model(about: str, subject: str) -> bool:
+    """Whether a measured model is the one a claim speaks of: names compared without their hub owner or case."""
+    def bare(name: str) -> str:
+        return name.rsplit("/", 1)[-1].strip().lower()
+    return bare(about) == bare(subject)
+
+
+def verdict_on(holds: bool | None, about: str, subject: str, measurable: bool = True) -> tuple[str, str]:
+    """(verdict, detail) for a claim about model `about` measured on `subject`: on another model the value is
+    shown, and what it would say, but the verdict never reads as a bare holds or fails."""
+    verdict = verdict_of(holds, measurable)
+    if not measurable or same_model(about, subject):
+        return verdict, ""
+    return OTHER_SUBJECT, (f"measured on {subject}, not the claim's model ({about}); on this model the value "
+                           f"{ {HOLDS: 'meets', FAILS: 'misses', INCONCLUSIVE: 'cannot settle'}[verdict]} the threshold")
 
 
 def verdict_of(holds: bool | None, measurable: bool = True) -> str:
@@ -62,12 +110,13 @@ def from_dict(record: dict) -> Claim:
                  verdict=verdict_of(holds if isinstance(holds, bool) else None))
 
 
-_COLOURS = {HOLDS: "#2e7d32", FAILS: "#b00020", INCONCLUSIVE: "#8a5a00", NOT_MEASURABLE: "#666"}
+_COLOURS = {HOLDS: "#2e7d32", FAILS: "#b00020", INCONCLUSIVE: "#8a5a00", OTHER_SUBJECT: "#555",
+            NOT_MEASURABLE: "#666"}
 
 STYLE = """<style>
 table.claims { border-collapse: collapse; width: 100%; font-size: 90%; }
-table.claims td, table.claims th { border-bottom: 1px solid #ddd; padding: 0.35em 0.5em; vertical-align: top;
-  text-align: left; }
+table.claims tbody td, table.claims thead th { border-bottom: 1px solid #ddd; padding: 0.35em 0.5em;
+  vertical-align: top; text-align: left; }
 table.claims td.verdict { font-weight: bold; white-space: nowrap; }
 </style>"""
 
@@ -77,6 +126,8 @@ def claims_html(claims: list[Claim], run_names: list[str] | None = None, links: 
     comes from. With `run_names`/`links` (the index), each row names its run and links to the evidence."""
     if not claims:
         return "<p>No published claim could be checked by this run.</p>"
+    rule = (f"<p><small>{html.escape(TOLERANCE_RULE)}</small></p>"
+            if any("approximate-quote rule" in c.threshold_origin for c in claims) else "")
     head = ["verdict", "claim (quoted)", "source", "quantity", "value", "threshold", "threshold from"]
     if run_names is not None:
         head.append("evidence")
@@ -95,7 +146,8 @@ def claims_html(claims: list[Claim], run_names: list[str] | None = None, links: 
             cells.append(f'<td><a href="{html.escape(link)}">{name}</a></td>' if link else f"<td>{name}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     header = "".join(f"<th>{h}</th>" for h in head)
-    return f'{STYLE}<table class="claims"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'{STYLE}{rule}<table class="claims"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table>")
 
 
 def counts(claims: list[Claim]) -> dict[str, int]:

@@ -149,6 +149,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_claims(args) -> int:
+    from workbench.run.claims_file import claims_records, render
+
+    reports = Path(args.reports)
+    if not reports.is_dir():
+        raise ValueError(f"--reports {reports}: no such folder (`workbench run` writes runs there first)")
+    records = claims_records(reports)
+    if not records:
+        raise ValueError(f"--reports {reports} holds no complete run with claims; `workbench run` makes them")
+    print(render(records, args.format))
+    return 0
+
+
 def cmd_compare(args) -> int:
     from workbench.run.compare import compare
 
@@ -242,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
                                            "files")
     report.add_argument("--reports", default=str(REPORTS_DIR), help="folder holding the runs (default: reports/)")
     report.set_defaults(func=cmd_report)
+    claims = sub.add_parser("claims", help="every verdict on a published claim across the runs, as one table "
+                                           "(Markdown, CSV or JSON) to paste into a design review")
+    claims.add_argument("--reports", default=str(REPORTS_DIR), help="folder holding the runs (default: reports/)")
+    claims.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default md)")
+    claims.set_defaults(func=cmd_claims)
     comparison = sub.add_parser("compare", help="two runs of one study: parameters that differ, headline numbers "
                                                  "that changed (printed, and written as an HTML page)")
     comparison.add_argument("a", help="run folder, its name under --reports, or the start of its hash")

@@ -1,4 +1,5 @@
-"""Two runs side by side: the parameters that differ, then every headline number that changed and which way.
+"""Two runs side by side: the parameters (and weights) that differ, then every headline number that changed and
+which way.
 
 `workbench compare A B` takes run folders or their hashes (the part after the notebook's name, or its
 start), prints the table and writes it as an HTML page in the reports folder.
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from workbench.core.files import atomic_path
+from workbench.core.provenance import WEIGHTS, fingerprint
 from workbench.run.formatting import number, text_table
 from workbench.run.index_page import collect_runs, labelled_numbers, run_title
 from workbench.run.results import RESULTS_FILE
@@ -64,6 +66,9 @@ def differences(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[tupl
     params = [(k, repr(a["parameters"].get(k)), repr(b["parameters"].get(k)))
               for k in dict.fromkeys([*a["parameters"], *b["parameters"]])
               if a["parameters"].get(k) != b["parameters"].get(k)]
+    weights_a, weights_b = _weights(a), _weights(b)  # same parameters, other bytes: a hub snapshot that moved
+    params += [(k, weights_a.get(k, "not recorded"), weights_b.get(k, "not recorded"))
+               for k in dict.fromkeys([*weights_a, *weights_b]) if weights_a.get(k) != weights_b.get(k)]
     labels_a, labels_b = labelled_numbers(a), labelled_numbers(b)
     changed = []
     for label in dict.fromkeys([*labels_a, *labels_b]):
@@ -83,6 +88,12 @@ def differences(a: dict, b: dict) -> tuple[list[tuple[str, str, str]], list[tupl
             verdict = "" if sign == 0 else "better" if (vb - va) * sign > 0 else "worse"
         changed.append((label, shown_a, shown_b, change, verdict))
     return params, changed
+
+
+def _weights(run: dict) -> dict[str, str]:
+    """The recorded weights' revision and hashes by label; nothing for a run that recorded none (or random weights)."""
+    recorded = WEIGHTS.read(run) or []
+    return {k: v for w in recorded for k, v in fingerprint(w).items()}
 
 
 def _html_table(header: tuple, rows: list[tuple]) -> str:

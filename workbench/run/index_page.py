@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from workbench.core.files import atomic_path
 from workbench.run import catalog
@@ -20,7 +21,9 @@ from workbench.run.claims import (
     HOLDS,
     INCONCLUSIVE,
     NOT_MEASURABLE,
+    OTHER_SUBJECT,
     VERDICTS,
+    Claim,
     claims_html,
     counts,
     from_dict,
@@ -120,14 +123,47 @@ def _report_link(run: dict, anchor: str = "") -> str:
     return f"{folder.name}/{REPORT_FILE}" + (f"#{anchor}" if anchor else "")
 
 
-_READING_ORDER = (FAILS, INCONCLUSIVE, HOLDS, NOT_MEASURABLE)  # what a reader must see first
+# what a reader must see first: verdicts on the claims' own models, then values measured on other models
+_READING_ORDER = (FAILS, INCONCLUSIVE, HOLDS, OTHER_SUBJECT, NOT_MEASURABLE)
 
 
-def claim_rows(runs: list[dict]):
-    """(claim, study and run, evidence link) for every claim of every complete run: failures first."""
-    rows = [(from_dict(c), f"{str(r.get('notebook', ''))[:2]} · {run_title(r)}", _report_link(r, EVIDENCE_ANCHOR))
+class ClaimRow(NamedTuple):
+    """One claim as the index lists it: the verdict, which run made it, and where its evidence is."""
+
+    claim: Claim
+    title: str  # study number and run title
+    link: str  # the run's report, at its claims
+    notebook: str  # the study that made it
+    run: str  # the run's folder under the reports folder
+
+
+def claim_rows(runs: list[dict]) -> list[ClaimRow]:
+    """Every claim of every complete run: failures first."""
+    rows = [ClaimRow(from_dict(c), f"{str(r.get('notebook', ''))[:2]} · {run_title(r)}",
+                     _report_link(r, EVIDENCE_ANCHOR), str(r.get("notebook", "")), Path(r["_folder"]).name)
             for r in runs if r.get("status") == RunStatus.COMPLETE for c in r["claims"] if isinstance(c, dict)]
-    return sorted(rows, key=lambda row: _READING_ORDER.index(row[0].verdict))
+    return sorted(rows, key=lambda row: _READING_ORDER.index(row.claim.verdict))
+
+
+def _claims_table(rows: list[ClaimRow]) -> str:
+    return claims_html([r.claim for r in rows], [r.title for r in rows], [r.link for r in rows])
+
+
+def _unreached_html(rows: list[ClaimRow]) -> str:
+    """The claims these runs could not measure, one collapsed line per run: how many, and the command (with its
+    measured wall time) that checks them, or why not; the rows themselves open on a click."""
+    out = []
+    for title in dict.fromkeys(r.title for r in rows):
+        group = [r for r in rows if r.title == title]
+        study = catalog.find(group[0].notebook)
+        how = (f": <code>{html.escape(study.checked_by)}</code> checks them ({html.escape(study.checked_in)})"
+               if study is not None and study.checked_by else "; the rows say why")
+        many = len(group) > 1
+        name = study.title if study is not None else title
+        out.append(f"<details><summary>{len(group)} claim{'s' * many} of {html.escape(name)} "
+                   f"{'are' if many else 'is'} not measurable in these runs{how}.</summary>{_claims_table(group)}"
+                   "</details>")
+    return "".join(out)
 
 
 def labelled_numbers(run: dict) -> dict:
@@ -232,10 +268,13 @@ def index_html(runs: list[dict]) -> str:
         parts.append("<p>No runs yet: <code>workbench run</code> produces them.</p>")
     rows = claim_rows(runs)
     if rows:
-        tally = counts([c for c, _, _ in rows])
+        checked = [r for r in rows if r.claim.verdict != NOT_MEASURABLE]
+        tally = counts([r.claim for r in checked])
         parts.append("<h2>Published claims, checked</h2><p>" +
-                     ", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v]) + ".</p>")
-        parts.append(claims_html([c for c, _, _ in rows], [t for _, t, _ in rows], [link for _, _, link in rows]))
+                     (", ".join(f"{tally[v]} {v}" for v in VERDICTS if tally[v]) or "None checked") + ".</p>")
+        if checked:
+            parts.append(_claims_table(checked))
+        parts.append(_unreached_html([r for r in rows if r.claim.verdict == NOT_MEASURABLE]))
     for study in _study_order(runs):
         group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == RunStatus.COMPLETE]
         if group:
@@ -259,7 +298,7 @@ def summary_markdown(runs: list[dict]) -> str:
     if rows:
         lines += ["## Published claims", "", "| verdict | claim | value | threshold | run |", "|---|---|---|---|---|"]
         lines += [f"| {c.verdict} | {_markdown_cell(c.quote)} | {_markdown_cell(c.value)} | "
-                  f"{_markdown_cell(c.threshold)} | {_markdown_cell(title)} |" for c, title, _ in rows]
+                  f"{_markdown_cell(c.threshold)} | {_markdown_cell(title)} |" for c, title, _, _, _ in rows]
         lines.append("")
     for study in _study_order(runs):
         group = [r for r in runs if str(r.get("notebook")) == study and r.get("status") == RunStatus.COMPLETE]

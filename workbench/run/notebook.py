@@ -10,7 +10,7 @@ from workbench.core.embedding import Recipe
 from workbench.core.files import atomic_path
 from workbench.core.models import LoadedModel
 from workbench.core.progress import quiet_transformers
-from workbench.run.claims import EVIDENCE_ANCHOR, Claim, claims_html
+from workbench.run.claims import EVIDENCE_ANCHOR, NOT_MEASURABLE, Claim, claims_html
 from workbench.run.formatting import column_label, number
 from workbench.run.index_page import KEY_PLOT
 from workbench.run.results import Run
@@ -27,12 +27,19 @@ def setup() -> None:
     mpl.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3})
 
 
-def model_card(loaded: LoadedModel, recipe: Recipe):
-    """The model's spec and the recipe in one two-column table."""
+def model_card(loaded: LoadedModel, recipe: Recipe, run: Run | None = None):
+    """The model's spec, which weights it loaded (hub revision, SHA-256 per file) and the recipe in one
+    two-column table; with `run`, the weights' provenance is recorded in its results.json (`tables.weights`)."""
+    from workbench.core import provenance
+
     spec = loaded.spec
+    weights = provenance.of(loaded)
+    if run is not None:
+        run.record_rows(provenance.WEIGHTS, [weights])
     rows = {
         "model": spec.name,
         "weights from": loaded.source,
+        **provenance.fingerprint(weights),
         "architecture": spec.architecture,
         "dimension": spec.dim,
         "max tokens": spec.max_tokens,
@@ -79,12 +86,15 @@ def _label(column) -> str:
     return column_label(column[-1] if isinstance(column, tuple) else column)
 
 
-def table(frame: pd.DataFrame | pd.Series, caption: str = "", highlight_max: bool = False):
+def table(frame: pd.DataFrame | pd.Series, caption: str = "", highlight_max: bool = False, empty: str = ""):
     """The one way a report shows a table: every row (never truncated), column names in words with units,
     each number formatted by its column's unit (`formatting.number`), text escaped; `highlight_max` marks
-    each numeric column's best value. A wide table scrolls sideways instead of being cut."""
+    each numeric column's best value. A wide table scrolls sideways instead of being cut. A table with no rows
+    is the sentence `empty` (what would fill it), never a header over nothing."""
     from IPython.display import HTML
 
+    if len(frame) == 0:
+        return HTML(f"<p><em>{html.escape(empty or 'Nothing to show in this run.')}</em></p>")
     if isinstance(frame, pd.Series):
         frame = frame.to_frame()
     labels = {c: _label(c) for c in frame.columns}
@@ -121,10 +131,25 @@ def table_with_notes(frame: pd.DataFrame, note_column: str, caption: str = ""):
 
 
 def claims(found: list[Claim]):
-    """The claims this run checked, under the anchor the index's evidence links point to."""
+    """The claims this run checked, under the anchor the index's evidence links point to; those it could not
+    measure fold into one line naming the command that measures them (the study's `checked_by`)."""
     from IPython.display import HTML
 
-    return HTML(f'<div id="{EVIDENCE_ANCHOR}">{claims_html(found)}</div>')
+    from workbench.run import catalog
+    from workbench.run.results import current_run
+
+    run = current_run()
+    study = catalog.find(run.payload["notebook"]) if run is not None else None
+    checked = [c for c in found if c.verdict != NOT_MEASURABLE]
+    unreached = [c for c in found if c.verdict == NOT_MEASURABLE]
+    parts = [claims_html(checked)] if checked or not unreached else []
+    if unreached:
+        how = (f": <code>{html.escape(study.checked_by)}</code> checks them ({html.escape(study.checked_in)})"
+               if study is not None and study.checked_by else "; the rows say why")
+        many = len(unreached) > 1
+        parts.append(f"<details><summary>{len(unreached)} claim{'s' * many} {'are' if many else 'is'} not "
+                     f"measurable in this run{how}.</summary>{claims_html(unreached)}</details>")
+    return HTML(f'<div id="{EVIDENCE_ANCHOR}">{"".join(parts)}</div>')
 
 
 def key_plot(run: Run, figure):

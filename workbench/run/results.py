@@ -19,6 +19,7 @@ from typing import Any
 
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
+from workbench.core.records import Row, Table
 from workbench.core.resources import STEP_LOG_ENV
 from workbench.core.units import GIB
 from workbench.run.claims import Claim
@@ -135,12 +136,17 @@ class Run:
         self._write()
         return value
 
-    def record_table(self, name: str, table: dict) -> None:
-        """Store a typed table (`{"schema": ..., "rows": [...]}`) that other studies read back by its schema."""
-        if not isinstance(table, dict) or not isinstance(table.get("schema"), str):
-            raise ValueError(f"table {name!r} needs a 'schema' name and its 'rows'")
-        self.payload.setdefault("tables", {})[name] = json_safe(table)
+    def record_rows(self, table: Table[Row], rows: list[Row]) -> None:
+        """Store a typed table; it is checked on write by reading back what is stored, so a row a reader would
+        refuse fails here, in the study that made it, and results.json keeps what it held before."""
+        payload = json_safe(table.payload(rows))
+        table.read({"tables": {table.name: payload}})
+        self.payload.setdefault("tables", {})[table.name] = payload
         self._write()
+
+    def rows(self, table: Table[Row]) -> list[Row] | None:
+        """A typed table this run recorded, read back as its readers see it (None: not recorded)."""
+        return table.read(self.payload)
 
     def claim(self, claim: Claim) -> None:
         """Record a verdict on a published claim; the study page and the index render it with `claims_html`."""
@@ -170,6 +176,11 @@ def start_run(output_dir: str | Path, notebook: str, parameters: dict) -> Run:
     global _current
     _current = Run(output_dir, notebook, parameters)
     os.environ[STEP_LOG_ENV] = str(_current.dir / STEP_LOG)  # measured steps' library output, not the page's
+    return _current
+
+
+def current_run() -> Run | None:
+    """The run `start_run` began in this kernel (None before it)."""
     return _current
 
 

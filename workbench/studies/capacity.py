@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.core.units import GB  # the seed's worked example reads as decimal gigabytes
+from workbench.core.records import Table
+from workbench.core.units import GB, MS  # the seed's worked example reads as decimal gigabytes
 from workbench.index.engines import GRAPH_ENGINES
 from workbench.index.fits import crossing_n, latency_at
 from workbench.index.planner import crossover_n, plan
-from workbench.run.claims import Claim, verdict_of
+from workbench.run.claims import Claim, claimed_range, verdict_of
 from workbench.run.formatting import label_for
 
 # Quoted from shared seed 001 (capacity guide for a local store of 2560-d embeddings):
@@ -61,7 +63,8 @@ def seed_example(constants: dict, engine: str, latency_budget_ms: float | None =
 
 
 SEED_SOURCE = "shared seed 001, on-device capacity guide (2560-d, M=16, ef_search=50)"
-RSS_TO_DISK_TOLERANCE = 0.15  # "≈ 0.6 ×" read as 0.45-0.75: a rule of thumb, so a quarter either way agrees
+RSS_TO_DISK_QUOTE = "working RAM ≈ 0.6 × on-disk size"
+RSS_TO_DISK_RANGE = claimed_range(SEED_RSS_TO_DISK, SEED_RSS_TO_DISK, RSS_TO_DISK_QUOTE)  # the approximate-quote rule
 
 
 def findings_html(fits: pd.DataFrame, constants: dict, latency_budget_ms: float, vectors: str = "synthetic") -> str:
@@ -111,7 +114,8 @@ def _alpha_inside(rows: pd.DataFrame) -> bool:
 
 
 def _ram_near(rows: pd.DataFrame) -> bool:
-    return bool(((rows["RSS/disk"] - SEED_RSS_TO_DISK).abs() <= RSS_TO_DISK_TOLERANCE).all())
+    low, high, _ = RSS_TO_DISK_RANGE
+    return bool(rows["RSS/disk"].between(low, high).all())
 
 
 def planner_table(example: dict, title: str) -> pd.Series:
@@ -144,10 +148,10 @@ def claim_checks(fits: pd.DataFrame, constants: dict, vectors: str = "synthetic"
                   _alpha_inside(rows)),
               detail="" if _alpha_inside(rows) else "the graph adds far less than the seed assumes at this M; engines "
                      "that keep a second copy of the vectors (a database beside the index) sit higher"),
-        Claim(quote="working RAM ≈ 0.6 × on-disk size", source=SEED_SOURCE,
+        Claim(quote=RSS_TO_DISK_QUOTE, source=SEED_SOURCE,
               quantity="resident memory / on-disk size, per item", value=f"{ratio.min():.2f} to {ratio.max():.2f}",
-              threshold=f"every fit within {SEED_RSS_TO_DISK} ± {RSS_TO_DISK_TOLERANCE}",
-              threshold_origin="RSS_TO_DISK_TOLERANCE: the quote is a rule of thumb", verdict=verdict_of(
+              threshold=f"every fit within {RSS_TO_DISK_RANGE[0]:g}–{RSS_TO_DISK_RANGE[1]:g}",
+              threshold_origin=RSS_TO_DISK_RANGE[2], verdict=verdict_of(
                   _ram_near(rows))),
     ]
     for engine, c in ((e, c) for e, c in constants.items() if e in GRAPH_ENGINES):
@@ -181,22 +185,73 @@ def _fmt_n(n: float) -> str:
     return "beyond 10^15 items" if not math.isfinite(n) else f"{n:,.0f}"
 
 
-def headline_results(fits: pd.DataFrame, planner_example: dict | None, vectors: str = "synthetic") -> dict:
+@dataclass(frozen=True)
+class CapacityFit:
+    """One engine at one dimension on one vector source: its fitted per-item costs and its largest point."""
+
+    engine: str  # as `workbench.index.engines` names them
+    dim: int
+    vectors: str  # "synthetic", or the model whose embeddings were indexed
+    points: int  # item counts measured and fitted
+    max_n: int
+    disk_bytes_per_item: float  # slope of a + b N over the measured N
+    rss_bytes_per_item: float
+    rss_to_disk: float
+    alpha: float | None  # per-item storage over the vector's bytes, less 1; None: exact search has no graph
+    p95_s_at_max_n: float
+    recall10_at_max_n: float
+
+
+@dataclass(frozen=True)
+class PlannerExample:
+    """The planner's answer for this run's budgets (the `plan_*` and `*_budget_gb` parameters)."""
+
+    engine: str
+    dim: int
+    max_items: int
+    binding: str  # the budget that runs out first
+    extrapolated_from_dims: tuple[int, ...] = ()  # the measured dimensions, when `dim` lies outside them
+
+
+FITS: Table[CapacityFit] = Table("fits", "capacity-fit/1", CapacityFit)
+PLANNER: Table[PlannerExample] = Table("planner", "planner-example/1", PlannerExample)
+
+
+def fit_rows(fits: pd.DataFrame) -> list[CapacityFit]:
+    """`fit_table`'s frame (milliseconds, column labels) as typed rows in seconds."""
+    out = []
+    for r in fits.to_dict("records"):
+        out.append(CapacityFit(
+            engine=str(r["engine"]), dim=int(r["dim"]), vectors=str(r["vectors"]), points=int(r["points"]),
+            max_n=int(r["max n"]), disk_bytes_per_item=float(r["disk bytes/item"]),
+            rss_bytes_per_item=float(r["RSS bytes/item"]), rss_to_disk=float(r["RSS/disk"]),
+            alpha=float(r["alpha"]) if r["engine"] in GRAPH_ENGINES else None,
+            p95_s_at_max_n=float(r["p95 ms at max n"]) * MS, recall10_at_max_n=float(r["recall@10 at max n"])))
+    return out
+
+
+def planner_row(example: dict, engine: str, dim: int) -> PlannerExample:
+    return PlannerExample(engine=engine, dim=int(dim), max_items=int(example["max_items"]),
+                          binding=str(example["binding"]),
+                          extrapolated_from_dims=tuple(int(d) for d in example["measured_dims"])
+                          if example["extrapolated"] else ())
+
+
+def headline_results(fits: list[CapacityFit], planner: PlannerExample | None, vectors: str = "synthetic") -> dict:
     """The flat results.json keys: per engine E and dimension D, plus the planner's worked example."""
-    out = {}
-    for row in fits.itertuples(index=False):
-        suffix = f"{row.engine}_{row.dim}" + ("" if row.vectors == vectors else f"_{row.vectors}")
-        values = dict(zip(fits.columns, row))
-        out[f"disk_bytes_per_item_{suffix}"] = values["disk bytes/item"]
-        out[f"rss_bytes_per_item_{suffix}"] = values["RSS bytes/item"]
-        if row.engine in GRAPH_ENGINES:  # exact search has no graph overhead to state
-            out[f"alpha_{suffix}"] = values["alpha"]
-        out[f"rss_to_disk_{suffix}"] = values["RSS/disk"]
-        out[f"p95_ms_at_max_n_{suffix}"] = values["p95 ms at max n"]
-        out[f"recall10_at_max_n_{suffix}"] = values["recall@10 at max n"]
-    if planner_example is not None:
-        out["planner_max_items_example"] = planner_example["max_items"]
-        out["planner_binding_example"] = planner_example["binding"]
+    out: dict = {}
+    for r in fits:
+        suffix = f"{r.engine}_{r.dim}" + ("" if r.vectors == vectors else f"_{r.vectors}")
+        out[f"disk_bytes_per_item_{suffix}"] = r.disk_bytes_per_item
+        out[f"rss_bytes_per_item_{suffix}"] = r.rss_bytes_per_item
+        if r.alpha is not None:  # exact search has no graph overhead to state
+            out[f"alpha_{suffix}"] = r.alpha
+        out[f"rss_to_disk_{suffix}"] = r.rss_to_disk
+        out[f"p95_ms_at_max_n_{suffix}"] = r.p95_s_at_max_n / MS
+        out[f"recall10_at_max_n_{suffix}"] = r.recall10_at_max_n
+    if planner is not None:
+        out["planner_max_items_example"] = planner.max_items
+        out["planner_binding_example"] = planner.binding
     return out
 
 

@@ -8,13 +8,15 @@ item count, and writes the answer with a link to the report section behind every
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workbench.core.paths import PROJECT_ROOT
-from workbench.core.units import GB, MB
+from workbench.core.records import Table
+from workbench.core.units import GB, MB, MS
 from workbench.deploy import selection
 from workbench.deploy.selection import BUDGET_WORDS, Budgets
 from workbench.run.formatting import label_for, significant
@@ -169,17 +171,40 @@ def candidates_table(rows: pd.DataFrame, front: pd.Series, budgets: Budgets) -> 
                                                       else s.str.len()).reset_index(drop=True)
 
 
-def headline_results(result: selection.Recommendation, preset_name: str) -> dict:
-    """The pick and its totals for the index page (strings for the configuration and what binds)."""
-    if result.pick is None:
-        return {"ship_configuration": f"nothing fits ({preset_name})",
-                "relax_budget_first": BUDGET_WORDS[min(result.relax, key=lambda n: abs(result.relax[n] - 1))]
-                if result.relax else ""}
+@dataclass(frozen=True)
+class Answer:
+    """What this preset's budgets pick, with its totals (None where nothing fits every budget)."""
+
+    preset: str
+    configuration: str | None  # model artifact + storage + index, as the candidates table names it
+    binding_budget: str | None  # the budget most cheaper configurations break
+    relax_first: str | None  # when nothing fits: the budget the cheapest configuration misses by least
+    quality_kept_pct: float | None
+    ram_bytes: float | None  # model and index together
+    disk_bytes: float | None
+    p95_latency_s: float | None
+    feasible: int  # configurations within every budget
+
+
+ANSWERS: Table[Answer] = Table("answer", "deployment-answer/1", Answer)
+
+
+def answer_row(result: selection.Recommendation, preset_name: str) -> Answer:
     p = result.pick
-    return {"ship_configuration": p["name"], "binding_budget": BUDGET_WORDS.get(result.binding, "none"),
-            "quality_kept_pct": p["quality_pct"], "total_ram_gb": p["ram_bytes"] / GB,
-            "total_disk_gb": p["disk_bytes"] / GB,
-            "p95_latency_ms": p["latency_ms"]}
+    if p is None:
+        relax = BUDGET_WORDS[min(result.relax, key=lambda n: abs(result.relax[n] - 1))] if result.relax else None
+        return Answer(preset_name, None, None, relax, None, None, None, None, result.feasible)
+    return Answer(preset_name, p["name"], BUDGET_WORDS.get(result.binding, "none"), None, float(p["quality_pct"]),
+                  float(p["ram_bytes"]), float(p["disk_bytes"]), float(p["latency_ms"]) * MS, result.feasible)
+
+
+def headline_results(answer: Answer) -> dict:
+    """The pick and its totals for the index page (strings for the configuration and what binds)."""
+    if answer.configuration is None:
+        return {"ship_configuration": f"nothing fits ({answer.preset})", "relax_budget_first": answer.relax_first or ""}
+    return {"ship_configuration": answer.configuration, "binding_budget": answer.binding_budget,
+            "quality_kept_pct": answer.quality_kept_pct, "total_ram_gb": (answer.ram_bytes or 0) / GB,
+            "total_disk_gb": (answer.disk_bytes or 0) / GB, "p95_latency_ms": (answer.p95_latency_s or 0) / MS}
 
 
 def headline_label(key: str) -> str:

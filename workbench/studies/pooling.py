@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ from workbench.core.evaluation import EmbeddedData, EvalData, embed_sets, qualit
 from workbench.core.models import LoadedModel
 from workbench.core.params import as_list
 from workbench.core.pooling import POOLERS
-from workbench.run.claims import Claim, verdict_of
+from workbench.core.records import Table
+from workbench.run.claims import Claim, verdict_of, verdict_on
 from workbench.run.formatting import label_for
 
 _NAME = re.compile(r"^(?P<base>[a-z_]+?)(?:_last(?P<n>\d+))?$")
@@ -167,21 +169,58 @@ def mismatch_html(declared: str, chosen: str, table: pd.DataFrame) -> str:
     return text + "</p>"
 
 
-def headline_results(table: pd.DataFrame, invariance: pd.DataFrame | None, declared: str,
-                     best: str | None) -> dict:
-    out: dict = {"declared_pooling": declared, "best_strategy": best}
-    for name, row in table.iterrows():
-        for column, key in (("sts_spearman", "sts_spearman"), ("ndcg10", "ndcg10"), ("recall10", "recall10"),
-                            ("auc", "paraphrase_auc")):
-            if column in table and pd.notna(row[column]):
-                out[f"{key}_{name}"] = float(row[column])
-    if invariance is not None:
-        for name, value in invariance["mean cosine fixed vs dynamic"].items():
-            out[f"padding_invariance_{name}"] = float(value)
+@dataclass(frozen=True)
+class PoolingRow:
+    """One pooling strategy on this run's texts: quality, paraphrase separation and padding invariance."""
+
+    strategy: str  # <pooling> (last layer) or <pooling>_last<N>
+    pooling: str  # one of `POOLERS`
+    last_n_layers: int
+    best: bool  # highest mean of STS Spearman and nDCG@10 in this run
+    sts_spearman: float | None = None  # None: no STS set in this run
+    ndcg10: float | None = None  # None: no retrieval set
+    recall10: float | None = None
+    paraphrase_auc: float | None = None
+    padding_invariance: float | None = None  # mean cosine fixed vs dynamic padding (None: one padding mode)
+    padding_invariance_min: float | None = None
+
+
+POOLINGS: Table[PoolingRow] = Table("poolings", "pooling-row/1", PoolingRow)
+
+
+def pooling_rows(table: pd.DataFrame, invariance: pd.DataFrame | None) -> list[PoolingRow]:
+    """One typed row per strategy of `quality_table`, in its order."""
+    best = best_strategy(table)
+
+    def value(frame, name, column):
+        return float(frame.loc[name, column]) if frame is not None and column in frame and \
+            name in frame.index and pd.notna(frame.loc[name, column]) else None
+
+    out = []
+    for name in table.index:
+        base, n = parse_strategy(str(name))
+        out.append(PoolingRow(
+            strategy=str(name), pooling=base, last_n_layers=n, best=name == best,
+            sts_spearman=value(table, name, "sts_spearman"), ndcg10=value(table, name, "ndcg10"),
+            recall10=value(table, name, "recall10"), paraphrase_auc=value(table, name, "auc"),
+            padding_invariance=value(invariance, name, "mean cosine fixed vs dynamic"),
+            padding_invariance_min=value(invariance, name, "min cosine")))
+    return out
+
+
+def headline_results(rows: list[PoolingRow], declared: str) -> dict:
+    """The flat results.json keys the index labels (`headline_label`), from the typed rows."""
+    out: dict = {"declared_pooling": declared, "best_strategy": next((r.strategy for r in rows if r.best), None)}
+    for r in rows:
+        for key, value in (("sts_spearman", r.sts_spearman), ("ndcg10", r.ndcg10), ("recall10", r.recall10),
+                           ("paraphrase_auc", r.paraphrase_auc), ("padding_invariance", r.padding_invariance)):
+            if value is not None:
+                out[f"{key}_{r.strategy}"] = value
     return out
 
 
 MEAN_CLS_SEED = 0.68  # shared seed 002: mean vs CLS similarity, 4-bit Qwen3-Embedding-0.6B, one text
+MEAN_CLS_MODEL = "Qwen3-Embedding-0.6B"
 MEAN_CLS_TOLERANCE = 0.1  # the seed measured one text on another model: a model-level figure within ±0.1 agrees
 MEAN_CLS_MIN_TEXTS = 10  # a mean over fewer texts says nothing about a model: the verdict is inconclusive
 # "Unmasked pooling changes embeddings, masked does not" (seeds 000/001), read as: unmasked mean pooling moves some
@@ -191,12 +230,15 @@ UNMASKED_MOVED_BELOW = 0.999
 MASKED_STEADY_ABOVE = 0.99999
 
 
-def claim_checks(matrix: pd.DataFrame, invariance: pd.DataFrame | None) -> list[Claim]:
-    """The seeds' pooling claims, checked on this run where the needed strategies were measured."""
+def claim_checks(matrix: pd.DataFrame, invariance: pd.DataFrame | None, model: str) -> list[Claim]:
+    """The seeds' pooling claims, checked on this run where the needed strategies were measured; the mean-vs-CLS
+    figure is about one model, so on another it is shown as measured there, not judged."""
     checks = []
     if {"mean", "cls"} <= set(matrix.index):
         value, texts = float(matrix.loc["mean", "cls"]), int(matrix.attrs.get("texts", 0))
         enough = texts >= MEAN_CLS_MIN_TEXTS
+        verdict, other = verdict_on(abs(value - MEAN_CLS_SEED) <= MEAN_CLS_TOLERANCE if enough else None,
+                                    MEAN_CLS_MODEL, model)
         checks.append(Claim(
             quote="Mean pooling vs CLS pooling have 0.68 cosine similarity.",
             source="shared seed 002, discovery 3 (Qwen3-Embedding-0.6B 4-bit, one text)",
@@ -206,8 +248,9 @@ def claim_checks(matrix: pd.DataFrame, invariance: pd.DataFrame | None) -> list[
                       f"{MEAN_CLS_MIN_TEXTS} texts",
             threshold_origin=f"MEAN_CLS_TOLERANCE: ±{MEAN_CLS_TOLERANCE:g} around the quoted 0.68 (one text, another "
                              f"model); MEAN_CLS_MIN_TEXTS: a mean over fewer texts is no model-level figure",
-            verdict=verdict_of(abs(value - MEAN_CLS_SEED) <= MEAN_CLS_TOLERANCE if enough else None),
-            detail="" if enough else f"only {texts} texts: too few for a verdict (raise max_texts)"))
+            verdict=verdict, about=MEAN_CLS_MODEL, subject=model,
+            detail="; ".join(d for d in (
+                "" if enough else f"only {texts} texts: too few for a verdict (raise max_texts)", other) if d)))
     if invariance is not None:
         unmasked = [n for n in invariance.index if parse_strategy(n)[0] == "mean_unmasked"]
         masked = [n for n in invariance.index if n not in unmasked]

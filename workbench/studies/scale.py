@@ -10,20 +10,17 @@ projected. No row carries an accuracy figure: the weights are random.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.convert import pipeline, profile
+from workbench.convert import pipeline, profile, registry
 from workbench.convert.rows import ArtifactRow, Status
 from workbench.core.architectures import Architecture, architecture, total_params
 from workbench.core.embedding import Recipe
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
 from workbench.core.units import BILLION, GB, MS
-from workbench.run.claims import Claim, verdict_of
-from workbench.run.formatting import significant
 
 
 def _p50(batch: int):
@@ -41,6 +38,7 @@ QUANTITIES = {
     "p50 ms b1": (_p50(1), MS),
 }
 MIN_FIT_POINTS = 3
+LEAN_MODEL_TYPE = "qwen3"  # the lean Core ML path's chunks build Qwen3 decoders; other models take the plain path only
 # What random weights cannot show, per model type, for its fp16 rows (from the model's own card)
 FP16_CAVEATS = {"gemma3_text": "EmbeddingGemma's card says its activations do not support float16 (values far beyond "
                                "65,504); random weights cannot show that overflow, so this row's size and speed say "
@@ -99,7 +97,8 @@ def run(planned: list[Planned], max_length: int, repeats: int, limits: pipeline.
     `slow_above_params`, with their reason."""
     rows = []
     for p in planned:
-        pairs = [pair for fmt, wanted in p.variants.items() for pair in pipeline.plan([fmt], wanted)]
+        pairs = [pair for fmt, wanted in p.variants.items() for pair in pipeline.plan([fmt], wanted)
+                 if registry.get(fmt).conversion_path == "plain" or p.arch.config["model_type"] == LEAN_MODEL_TYPE]
         skip = slow if total_params(p.arch) > slow_above_params else {}
         rows += profile.profile(pipeline.RandomBuild(p.arch, seed), pairs, recipe_for(p.arch, max_length),
                                 p.batch_sizes, repeats, limits, skip)
@@ -145,6 +144,14 @@ def fits(table: pd.DataFrame, family_models: set[str]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)  # no rows (but the columns) with fewer than three sizes
 
 
+def no_fit_reason(table: pd.DataFrame, family_models: set[str]) -> str:
+    """The sentence an empty fit table shows: what a fit needs, and what this run profiled."""
+    measured = table[(table["status"] == Status.MEASURED.value) & table["model"].isin(family_models)]
+    sizes = measured["params B"].nunique()
+    return (f"Fits need at least {MIN_FIT_POINTS} sizes of one family; this run profiled {sizes}. "
+            "suites/scale.yaml profiles five (workbench run suites/scale.yaml).")
+
+
 def _points(measured: pd.DataFrame):
     for variant, group in measured.groupby("variant"):
         for quantity in QUANTITIES:
@@ -173,45 +180,6 @@ def projections(fitted: pd.DataFrame, table: pd.DataFrame, targets: list[str]) -
     return pd.DataFrame(out)
 
 
-# The seeds' claims, quoted, with the range each quote is read as. Seed 000 is about Qwen3(-Embedding)-4B in
-# Core ML, 003 about the onnx-community Qwen3-Embedding-0.6B export, 002 about mlx-community 4-bit builds.
-CLAIMS: tuple[dict[str, Any], ...] = (
-    {"seed": "000", "quote": "FP16 (unquantized): ~8GB model size", "model": "qwen3-embedding-4b",
-     "variant": "coreml_fp16", "quantity": "size GB", "range": (7.0, 9.0)},
-    {"seed": "000", "quote": "INT8 (quantized): ~2-4GB model size", "model": "qwen3-embedding-4b",
-     "variant": "coreml_int8", "quantity": "size GB", "range": (2.0, 4.0), "origin": "the quote's range"},
-    {"seed": "000", "quote": "INT8 conversion, Total: ~20-28GB RAM required", "model": "qwen3-embedding-4b",
-     "variant": "coreml_int8", "quantity": "peak convert RSS GB", "range": (20.0, 28.0), "origin": "the quote's range"},
-    {"seed": "000", "quote": "4-bit palettization: ~1-2GB model size", "model": "qwen3-embedding-4b",
-     "variant": "coreml_palette4", "quantity": "size GB", "range": (1.0, 2.0), "origin": "the quote's range"},
-    {"seed": "000", "quote": "4-bit palettization: conversion more memory-efficient (than INT8)",
-     "model": "qwen3-embedding-4b", "variant": "coreml_palette4", "quantity": "peak convert RSS GB",
-     "below": "coreml_int8"},
-    {"seed": "003", "quote": "Variants: FP32 (2.3GB)", "model": "qwen3-embedding-0.6b", "variant": "onnx_fp32",
-     "quantity": "size GB", "range": (2.1, 2.5)},
-    {"seed": "003", "quote": "FP16 (1.1GB recommended)", "model": "qwen3-embedding-0.6b", "variant": "onnx_fp16",
-     "quantity": "size GB", "range": (1.0, 1.2)},
-    {"seed": "002", "quote": "Qwen3-Embedding-0.6B, Quantization: 4-bit DWQ, Size: 600MB",
-     "model": "qwen3-embedding-0.6b", "variant": "mlx_q4", "quantity": "size GB", "range": (0.5, 0.7)},
-    {"seed": "002", "quote": "Qwen3-0.6B | 1024 | ~550MB (memory)", "model": "qwen3-embedding-0.6b",
-     "variant": "mlx_q4", "quantity": "load RSS GB", "range": (0.45, 0.65)},
-    {"seed": "002", "quote": "Gemma-300M-4bit, Size: 200MB", "model": "embeddinggemma-300m", "variant": "mlx_q4",
-     "quantity": "size GB", "range": (0.15, 0.25)},
-    {"seed": "002", "quote": "Gemma-300M | 768 | ~400MB* (memory, estimated)", "model": "embeddinggemma-300m",
-     "variant": "mlx_q4", "quantity": "load RSS GB", "range": (0.3, 0.5)},
-)
-
-
-def _value(values: pd.DataFrame, model: str, variant: str, quantity: str):
-    """(value, half-width or None, kind) from the measured-or-projected table, or None when neither exists."""
-    hit = values[(values["model"] == model) & (values["variant"] == variant) & (values["quantity"] == quantity)]
-    if hit.empty or not np.isfinite(hit["value"].iloc[0]):
-        return None
-    row = hit.iloc[0]
-    half = row["± (95 % prediction)"]
-    return float(row["value"]), (float(half) if half is not None and np.isfinite(half) else None), row["kind"]
-
-
 def values_table(table: pd.DataFrame, fitted: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """Every (model, variant, quantity) this run measured, plus the projections of the fitted family's targets."""
     measured = table[table["status"] == Status.MEASURED.value]
@@ -223,81 +191,6 @@ def values_table(table: pd.DataFrame, fitted: pd.DataFrame, models: list[str]) -
         projected = projected[~projected["kind"].eq("measured")]
     columns = ["model", "params B", "variant", "quantity", "value", "± (95 % prediction)", "kind"]
     return pd.concat([pd.DataFrame(rows, columns=columns), projected], ignore_index=True)
-
-
-def _judge(value: float, half: float | None, low: float, high: float) -> tuple[bool | None, str]:
-    if low <= value <= high:
-        return True, "consistent"
-    if half is not None and value - half <= high and value + half >= low:
-        return None, "inconclusive: outside the range, but the prediction interval reaches it"
-    return False, f"not consistent: {'below' if value < low else 'above'} {low:g}-{high:g}"
-
-
-def _lower(difference: float, half: float) -> tuple[bool | None, str]:
-    """Verdict on "A needs less than B" from A - B and the half-width of that difference."""
-    if difference + half < 0:
-        return True, "consistent: lower"
-    if difference - half > 0:
-        return False, "not consistent: higher"
-    return None, "inconclusive: the difference is within the prediction interval"
-
-
-def verdicts(values: pd.DataFrame) -> pd.DataFrame:
-    """One row per seed claim: the value (measured, or projected with its interval), the verdict and which it is."""
-    out = []
-    for c in CLAIMS:
-        found = _value(values, c["model"], c["variant"], c["quantity"])
-        line = {"seed": c["seed"], "claim (quoted)": c["quote"], "model": c["model"], "variant": c["variant"],
-                "quantity": c["quantity"]}
-        if found is None:
-            out.append({**line, "value": "not measured, no fit", "verdict": "not tested", "holds": None,
-                        "kind": "-"})
-            continue
-        value, half, kind = found
-        shown = significant(value) + (f" ± {significant(half)}" if half is not None else "")
-        if "below" in c:
-            other = _value(values, c["model"], c["below"], c["quantity"])
-            if other is None:
-                out.append({**line, "value": shown, "verdict": f"not tested: no {c['below']} value to compare with",
-                            "holds": None, "kind": kind})
-                continue
-            shown += f" vs {c['below']} {significant(other[0])}" + (f" ± {significant(other[1])}" if other[1] else "")
-            holds, verdict = _lower(value - other[0], float(np.hypot(half or 0.0, other[1] or 0.0)))
-            kind = kind if kind == other[2] else f"{kind}; {c['below']}: {other[2]}"
-        else:
-            holds, verdict = _judge(value, half, *c["range"])
-            line["claimed range"] = f"{c['range'][0]:g}-{c['range'][1]:g}"
-        out.append({**line, "value": shown, "verdict": verdict, "holds": holds, "kind": kind})
-    return pd.DataFrame(out)
-
-
-SOURCES = {"000": "shared seed 000 (Qwen3-Embedding-4B to Core ML)", "002": "shared seed 002 (MLX 4-bit builds)",
-           "003": "shared seed 003 (onnx-community Qwen3-Embedding-0.6B)"}
-
-
-def _threshold(claim: dict) -> tuple[str, str]:
-    """(what counts as holding, where that comes from) for one entry of CLAIMS."""
-    if "below" in claim:
-        return (f"below {claim['below']}'s, beyond both prediction intervals",
-                "the quote: 'more memory-efficient' than INT8")
-    low, high = claim["range"]
-    return f"{low:g}–{high:g}", claim.get("origin", f"the quoted figure ± {(high - low) / 2:g}")
-
-
-def claim_records(table: pd.DataFrame) -> list[Claim]:
-    """The verdict rows as claims; every value says it was measured or projected on random weights."""
-    out = []
-    for (_, r), claim in zip(table.iterrows(), CLAIMS):
-        threshold, origin = _threshold(claim)
-        measurable = not str(r["verdict"]).startswith("not tested")
-        unit = r["quantity"].rsplit(" ", 1)[-1]
-        out.append(Claim(quote=r["claim (quoted)"], source=SOURCES[r["seed"]],
-                         quantity=f"{r['quantity'].rsplit(' ', 1)[0]} ({unit}), {r['model']}, {r['variant']}",
-                         value=f"{r['value']} {unit}" if measurable else "",
-                         threshold=f"{threshold} {unit}" if "range" in claim else threshold, threshold_origin=origin,
-                         verdict=verdict_of(r["holds"], measurable), kind=f"{r['kind']}, random weights",
-                         detail=str(r["verdict"])))
-    return out
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from workbench.index.quantized import (
 )
 from workbench.index.rows import QUALITY_SECTION as QUALITY_SECTION  # the ids the notebook writes, 07 links to
 from workbench.index.rows import SEARCH_SECTION as SEARCH_SECTION
-from workbench.run.claims import NOT_MEASURABLE, Claim, verdict_of
+from workbench.run.claims import NOT_MEASURABLE, Claim, verdict_on
 
 BASELINE: StoragePrecision = "float32"
 RESCORE_SOURCES = ("stored", "int8", "float32")  # what rescoring reads: the searched vectors, int8 or float32 copies
@@ -326,37 +326,33 @@ def published_beside(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, m
     return pd.DataFrame(rows)
 
 
-def _same_model(published: str, model: str) -> bool:
-    return published.lower() == model.rsplit("/", 1)[-1].lower()
-
-
 def claim_checks(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, model: str, k: int = 10) -> list[Claim]:
-    """The published retention figures for this run's model, judged by this run's 95 % interval.
-
-    A figure for another model is not measurable here; its measured counterpart is in the table beside it.
-    """
+    """The published retention figures, judged by this run's 95 % interval; a figure published for another model
+    shows this run's value for the same precision, as measured on this model, without a verdict."""
     claims = []
     for published_model, precision, rescored, value in PUBLISHED_RETRIEVAL:
         quote = (f"{published_model}: {precision} {'with rescoring ' if rescored else ''}keeps about {value} % of "
                  "float32 retrieval quality")
         quantity = f"nDCG@{k}, % of float32 exact search" + (", rescored" if rescored else "")
         row = None
-        if retrieval is not None and _same_model(published_model, model):
+        if retrieval is not None:
             multiplier = int(retrieval["multiplier"].max()) if rescored else 0
             row = _retrieval_row(retrieval, precision, multiplier)
         if row is None:
             claims.append(Claim(quote=quote, source=HF_BLOG, quantity=quantity, value="", threshold="",
-                                threshold_origin="", verdict=NOT_MEASURABLE,
-                                detail=f"this run measures {model}, not {published_model}" if retrieval is not None
-                                else "no retrieval set in this run"))
+                                threshold_origin="", verdict=NOT_MEASURABLE, about=published_model, subject=model,
+                                detail="no retrieval set in this run" if retrieval is None else
+                                f"this run did not measure {precision}" + (" rescored" if rescored else "")))
             continue
         lo, hi = row[f"nDCG@{k} retention, 95 % low (%)"], row[f"nDCG@{k} retention, 95 % high (%)"]
         inside = lo <= value <= hi
+        verdict, other = verdict_on(inside, published_model, model)
         claims.append(Claim(
             quote=quote, source=HF_BLOG, quantity=quantity + (f" (×{row['multiplier']}, from the stored vectors)"
                                                               if rescored else ""),
             value=_interval_text(row, k), threshold=f"{value} % inside the 95 % interval",
-            threshold_origin="bootstrap over this set's queries", verdict=verdict_of(inside),
-            detail="" if inside else ("measured on this run's retrieval set, not MTEB: here the loss is "
-                                      + ("smaller" if lo > value else "larger") + " than published")))
+            threshold_origin="bootstrap over this set's queries", verdict=verdict, about=published_model,
+            subject=model, detail=other or ("" if inside else (
+                "measured on this run's retrieval set, not MTEB: here the loss is "
+                + ("smaller" if lo > value else "larger") + " than published"))))
     return claims

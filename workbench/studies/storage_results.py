@@ -11,14 +11,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from workbench.index.rows import (
-    SEARCH_TABLE,
-    STORAGE_TABLE,
-    StorageRow,
-    search_payload,
-    storage_payload,
-    timings_from_curve,
-)
+from workbench.index.rows import SEARCH, STORAGE, StorageRow, timings_from_curve
 from workbench.run.formatting import label_for
 from workbench.run.results import Run
 
@@ -54,8 +47,8 @@ def storage_rows(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, model
 def record_tables(run: Run, sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, curve: pd.DataFrame,
                   model_dim: int) -> None:
     """Write the typed tables 07 reads: quality kept per configuration, and the indexes timed at model_dim."""
-    run.record_table(STORAGE_TABLE, storage_payload(storage_rows(sts, retrieval, model_dim)))
-    run.record_table(SEARCH_TABLE, search_payload(timings_from_curve(curve, model_dim)))
+    run.record_rows(STORAGE, storage_rows(sts, retrieval, model_dim))
+    run.record_rows(SEARCH, timings_from_curve(curve, model_dim))
 
 
 def headline_results(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, crossovers: pd.DataFrame,

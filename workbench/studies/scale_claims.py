@@ -1,0 +1,203 @@
+"""Study 05's verdicts: the seeds' claims on the sizes users ship, judged per conversion path.
+
+A claim about conversion RAM depends on how the model was converted, so each such claim gets one row per path
+(plain: coremltools' documented calls on the whole fp16 program; lean: chunk by chunk, `coreml-lean`), and the
+page answers the user's own question beside them: does the conversion fit on a 16 GB Mac?
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.convert import registry
+from workbench.run.claims import Claim, claimed_range, verdict_of
+from workbench.run.formatting import significant
+
+INT8_RAM_QUOTE = "INT8 conversion, Total: ~20-28GB RAM required"
+NOT_VIABLE_QUOTE = "INT8 conversion: Result: Not viable on 16GB machines"
+# Seed 000's own account of a 16 GB MacBook after cleanup: "Available: ~11-12GB" (system 3 GB, Docker 1.3 GB).
+# The lower end is what a conversion may peak at; quoted, not measured here.
+MAC_16GB_AVAILABLE_GB = 11.0
+MAC_16GB_ORIGIN = "seed 000: 'Available on 16GB machine after cleanup: ~11-12GB' (its lower end; quoted, not measured)"
+
+# The seeds' claims, quoted: an approximate one with its "figure", read by `claims.claimed_range`, an exact one
+# with the "range" it is read as and where that margin comes from. Seed 000 is about Qwen3(-Embedding)-4B in
+# Core ML, 003 about the onnx-community Qwen3-Embedding-0.6B export, 002 about mlx-community 4-bit builds.
+CLAIMS: tuple[dict[str, Any], ...] = (
+    {"seed": "000", "quote": "FP16 (unquantized): ~8GB model size", "model": "qwen3-embedding-4b",
+     "variant": "coreml_fp16", "quantity": "size GB", "figure": (8.0, 8.0)},
+    {"seed": "000", "quote": "INT8 (quantized): ~2-4GB model size", "model": "qwen3-embedding-4b",
+     "variant": "coreml_int8", "quantity": "size GB", "figure": (2.0, 4.0)},
+    *({"seed": "000", "quote": INT8_RAM_QUOTE, "model": "qwen3-embedding-4b", "variant": variant,
+       "quantity": "peak convert RSS GB", "figure": (20.0, 28.0)}
+      for variant in ("coreml_int8", "coreml-lean_int8")),
+    *({"seed": "000", "quote": NOT_VIABLE_QUOTE, "model": "qwen3-embedding-4b", "variant": variant,
+       "quantity": "peak convert RSS GB", "above": MAC_16GB_AVAILABLE_GB, "origin": MAC_16GB_ORIGIN}
+      for variant in ("coreml_int8", "coreml-lean_int8")),
+    {"seed": "000", "quote": "4-bit palettization: ~1-2GB model size", "model": "qwen3-embedding-4b",
+     "variant": "coreml_palette4", "quantity": "size GB", "figure": (1.0, 2.0)},
+    {"seed": "000", "quote": "4-bit palettization: conversion more memory-efficient (than INT8)",
+     "model": "qwen3-embedding-4b", "variant": "coreml_palette4", "quantity": "peak convert RSS GB",
+     "below": "coreml_int8"},
+    {"seed": "003", "quote": "Variants: FP32 (2.3GB)", "model": "qwen3-embedding-0.6b", "variant": "onnx_fp32",
+     "quantity": "size GB", "range": (2.1, 2.5)},
+    {"seed": "003", "quote": "FP16 (1.1GB recommended)", "model": "qwen3-embedding-0.6b", "variant": "onnx_fp16",
+     "quantity": "size GB", "range": (1.0, 1.2)},
+    {"seed": "002", "quote": "Qwen3-Embedding-0.6B, Quantization: 4-bit DWQ, Size: 600MB",
+     "model": "qwen3-embedding-0.6b", "variant": "mlx_q4", "quantity": "size GB", "range": (0.5, 0.7)},
+    {"seed": "002", "quote": "Qwen3-0.6B | 1024 | ~550MB (memory)", "model": "qwen3-embedding-0.6b",
+     "variant": "mlx_q4", "quantity": "load RSS GB", "figure": (0.55, 0.55)},
+    {"seed": "002", "quote": "Gemma-300M-4bit, Size: 200MB", "model": "embeddinggemma-300m", "variant": "mlx_q4",
+     "quantity": "size GB", "range": (0.15, 0.25)},
+    {"seed": "002", "quote": "Gemma-300M | 768 | ~400MB* (memory, estimated)", "model": "embeddinggemma-300m",
+     "variant": "mlx_q4", "quantity": "load RSS GB", "figure": (0.4, 0.4)},
+)
+SOURCES = {"000": "shared seed 000 (Qwen3-Embedding-4B to Core ML)", "002": "shared seed 002 (MLX 4-bit builds)",
+           "003": "shared seed 003 (onnx-community Qwen3-Embedding-0.6B)"}
+
+
+def conversion_path(variant: str) -> str:
+    """"plain" or "lean": how the artifact named `<format>_<variant>` was converted."""
+    return registry.get(variant.rsplit("_", 1)[0]).conversion_path
+
+
+def _value(values: pd.DataFrame, model: str, variant: str, quantity: str):
+    """(value, half-width or None, kind) from the measured-or-projected table, or None when neither exists."""
+    hit = values[(values["model"] == model) & (values["variant"] == variant) & (values["quantity"] == quantity)]
+    if hit.empty or not np.isfinite(hit["value"].iloc[0]):
+        return None
+    row = hit.iloc[0]
+    half = row["± (95 % prediction)"]
+    return float(row["value"]), (float(half) if half is not None and np.isfinite(half) else None), row["kind"]
+
+
+def _judge(value: float, half: float | None, low: float, high: float) -> tuple[bool | None, str]:
+    if low <= value <= high:
+        return True, "consistent"
+    if half is not None and value - half <= high and value + half >= low:
+        return None, "inconclusive: outside the range, but the prediction interval reaches it"
+    return False, f"not consistent: {'below' if value < low else 'above'} {low:.3g}-{high:.3g}"
+
+
+def _lower(difference: float, half: float) -> tuple[bool | None, str]:
+    """Verdict on "A needs less than B" from A - B and the half-width of that difference."""
+    if difference + half < 0:
+        return True, "consistent: lower"
+    if difference - half > 0:
+        return False, "not consistent: higher"
+    return None, "inconclusive: the difference is within the prediction interval"
+
+
+def _above(value: float, half: float | None, limit: float) -> tuple[bool | None, str]:
+    """Verdict on "does not fit in `limit`": the peak above it, beyond its interval."""
+    half = half or 0.0
+    if value - half > limit:
+        return True, f"consistent: the peak is above the {limit:g} GB available"
+    if value + half < limit:
+        return False, f"not consistent: the peak leaves {limit - value:.1f} GB of the {limit:g} GB available"
+    return None, "inconclusive: the prediction interval reaches the memory available"
+
+
+def verdicts(values: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed claim: the value (measured, or projected with its interval), the verdict and which it is."""
+    out = []
+    for c in CLAIMS:
+        found = _value(values, c["model"], c["variant"], c["quantity"])
+        line = {"seed": c["seed"], "claim (quoted)": c["quote"], "model": c["model"], "variant": c["variant"],
+                "path": conversion_path(c["variant"]), "quantity": c["quantity"]}
+        if found is None:
+            out.append({**line, "value": "not measured, no fit", "verdict": "not tested", "holds": None,
+                        "kind": "-"})
+            continue
+        value, half, kind = found
+        shown = significant(value) + (f" ± {significant(half)}" if half is not None else "")
+        if "below" in c:
+            other = _value(values, c["model"], c["below"], c["quantity"])
+            if other is None:
+                out.append({**line, "value": shown, "verdict": f"not tested: no {c['below']} value to compare with",
+                            "holds": None, "kind": kind})
+                continue
+            shown += f" vs {c['below']} {significant(other[0])}" + (f" ± {significant(other[1])}" if other[1] else "")
+            holds, verdict = _lower(value - other[0], float(np.hypot(half or 0.0, other[1] or 0.0)))
+            kind = kind if kind == other[2] else f"{kind}; {c['below']}: {other[2]}"
+        elif "above" in c:
+            holds, verdict = _above(value, half, c["above"])
+        else:
+            low, high, _ = _range(c)
+            holds, verdict = _judge(value, half, low, high)
+            line["claimed range"] = f"{low:.3g}-{high:.3g}"
+        out.append({**line, "value": shown, "verdict": verdict, "holds": holds, "kind": kind})
+    return pd.DataFrame(out)
+
+
+def _threshold(claim: dict) -> tuple[str, str]:
+    """(what counts as holding, where that comes from) for one entry of CLAIMS."""
+    if "below" in claim:
+        return (f"below {claim['below']}'s, beyond both prediction intervals",
+                "the quote: 'more memory-efficient' than INT8")
+    if "above" in claim:
+        return f"above {claim['above']:g} GB, beyond the prediction interval", claim["origin"]
+    low, high, origin = _range(claim)
+    return f"{low:.3g}–{high:.3g}", origin
+
+
+def _range(claim: dict) -> tuple[float, float, str]:
+    """(low, high, origin) of a claim judged against a range: the rule's reading of an approximate figure, or an
+    exact quote's own range with its stated margin."""
+    if "figure" in claim:
+        low, high = claim["figure"]
+        return claimed_range(low, high, claim["quote"])
+    low, high = claim["range"]
+    return low, high, claim.get("origin", f"the quoted figure ± {(high - low) / 2:g}: this study's margin for an "
+                                       "exact quote")
+
+
+def claim_records(table: pd.DataFrame) -> list[Claim]:
+    """The verdict rows as claims; every value says it was measured or projected on random weights."""
+    out = []
+    for (_, r), claim in zip(table.iterrows(), CLAIMS):
+        threshold, origin = _threshold(claim)
+        measurable = not str(r["verdict"]).startswith("not tested")
+        unit = r["quantity"].rsplit(" ", 1)[-1]
+        out.append(Claim(quote=r["claim (quoted)"], source=SOURCES[r["seed"]],
+                         quantity=f"{r['quantity'].rsplit(' ', 1)[0]} ({unit}), {r['model']}, {r['variant']}, "
+                                  f"{r['path']} conversion path",
+                         value=f"{r['value']} {unit}" if measurable else "",
+                         threshold=f"{threshold} {unit}" if "range" in claim or "figure" in claim else threshold,
+                         threshold_origin=origin,
+                         verdict=verdict_of(r["holds"], measurable), kind=f"{r['kind']}, random weights",
+                         detail=str(r["verdict"])))
+    return out
+
+
+def mac_16gb(values: pd.DataFrame, model: str = "qwen3-embedding-4b") -> pd.DataFrame:
+    """Per Core ML variant and path of `model`: does converting it fit in what a 16 GB Mac leaves free?
+
+    The plain path builds the fp16 package first and compresses it after, so its peak is the larger of the two
+    steps; the lean path has one step."""
+    out = []
+    for variant in sorted({v for v in values.loc[values["model"] == model, "variant"] if v.startswith("coreml")}):
+        fmt, name = variant.rsplit("_", 1)
+        base = registry.get(fmt).base
+        steps = [v for v in (f"{fmt}_{base}" if base and base != name else None, variant) if v]
+        found = [_value(values, model, v, "peak convert RSS GB") for v in steps]
+        if name == base or any(f is None for f in found):  # fp16 is the plain path's first step, not a choice
+            continue
+        value, half, kind = max(found, key=lambda f: f[0])
+        too_big, _ = _above(value, half, MAC_16GB_AVAILABLE_GB)
+        out.append({"model": model, "variant": variant, "path": conversion_path(variant),
+                    "steps": " then ".join(steps), "peak convert RSS": significant(value) +
+                    (f" ± {significant(half)}" if half else "") + " GB", "kind": kind,
+                    f"headroom in {MAC_16GB_AVAILABLE_GB:g} GB": f"{MAC_16GB_AVAILABLE_GB - value:+.1f} GB",
+                    "converts on a 16 GB Mac": {True: "no", False: "yes", None: "uncertain"}[too_big]})
+    return pd.DataFrame(out)
+
+
+def mac_records(mac: pd.DataFrame):
+    """(results.json name, answer, index label) per row of `mac_16gb`: the answer the index shows."""
+    for r in mac.to_dict("records"):
+        yield (f"converts_on_16gb_mac_{r['variant']}_{r['model']}", r["converts on a 16 GB Mac"],
+               f"converts on a 16 GB Mac, {r['model']} {r['variant']} ({r['path']} path)")
