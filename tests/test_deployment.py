@@ -132,7 +132,7 @@ def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(
     from workbench.deploy import evidence
 
     _write_runs(tmp_path)
-    found = evidence.gather(tmp_path)
+    found = evidence.gather(evidence.latest_runs(tmp_path))
     artifacts = found.artifacts.set_index("name")
     assert artifacts.loc["onnx_int8", "load_rss_bytes"] == 44e6  # 03 wrote decimal MB; 07 once read them as 2**20
     assert artifacts.loc["onnx_int8", "size_bytes"] == 23e6
@@ -144,7 +144,7 @@ def test_evidence_reads_the_latest_runs_and_keeps_what_was_not_measured_missing(
     assert flat.iloc[0]["search_ms"](100_000) == pytest.approx(0.01 + 1e-5 * 100_000)
     assert "06_vector_storage-bbbbbbbbbbbbbbbb/report.html#3." in flat.iloc[0]["source_index"]
     with pytest.raises(ValueError, match="no complete run of 03_quantization and 06_vector_storage"):
-        evidence.gather(tmp_path / "empty")
+        evidence.latest_runs(tmp_path / "empty")
 
 
 def test_07_reads_the_rows_that_03_real_code_wrote_and_their_sizes_are_the_files_on_disk(tmp_path, monkeypatch):
@@ -264,7 +264,8 @@ def test_07_reads_the_tables_that_06_real_code_wrote_and_they_hold_what_06_measu
     run, _ = storage_runs["original"]
     folder = Path(run["_folder"])
     assert {name: t["schema"] for name, t in run["tables"].items()} == {"storage": "storage-row/1",
-                                                                          "search": "search-timing/1"}
+                                                                          "search": "search-timing/1",
+                                                                          "weights": "weights/1"}
     page = pd.read_csv(folder / "retrieval_retention.csv")  # the page's own table, which 07 does not read
     page = page[page["dim"] == 32].assign(rescoring=lambda f: [f"×{m} from {s}" if m else "none" for m, s in
                                                                zip(f["multiplier"], f["rescore from"])])

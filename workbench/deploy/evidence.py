@@ -227,11 +227,10 @@ def _legacy_curve(run: dict) -> pd.DataFrame:
     return pd.read_csv(path).assign(dim=_legacy_dim(run))
 
 
-def gather(reports_dir, quality: str = "ndcg10", folders=()) -> Evidence:
-    """Everything the selection needs, from the latest runs (or the given folders) of studies 03 and 06."""
+def gather(runs: dict[str, dict], quality: str = "ndcg10") -> Evidence:
+    """Everything the selection needs, from the runs of studies 03 and 06 that `latest_runs` chose (read once)."""
     if quality not in QUALITY_KEYS:
         raise ValueError(f"quality {quality!r} is not valid; choose {' or '.join(QUALITY_KEYS)}")
-    runs = latest_runs(reports_dir, folders)
     models = {n: runs[n]["parameters"].get("model") for n in runs}
     if len(set(models.values())) > 1:
         raise ValueError(f"studies 03 and 06 measured different models ({models}); run both on the model you ship")
