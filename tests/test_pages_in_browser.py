@@ -52,7 +52,14 @@ window.addEventListener("load", () => {
   const images = Array.from(document.images);
   const report = {images: images.length, broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).length,
                   errors: window.__errors, text: document.body.innerText, sortable: sortable.length,
-                  cells: Array.from(document.querySelectorAll("td, th")).map(c => c.innerText.trim())};
+                  cells: Array.from(document.querySelectorAll("td, th")).map(c => c.innerText.trim()),
+                  // tables that run past the window's right edge, and long text squeezed into a sliver of a column
+                  wide: Array.from(document.querySelectorAll("table"))
+                    .filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                    .map(t => (t.querySelector("th, td") || {innerText: ""}).innerText.trim().slice(0, 60)),
+                  narrow: Array.from(document.querySelectorAll("td"))
+                    .filter(c => c.innerText.trim().length > 40 && c.getBoundingClientRect().width < 80)
+                    .map(c => c.innerText.trim().slice(0, 60))};
   const out = document.createElement("pre");
   out.id = "probe";
   out.textContent = JSON.stringify(report);
@@ -65,8 +72,8 @@ def _probe(page, tmp_path) -> dict:
     probed = page.with_name(f".probed-{page.parent.name}-{page.name}")
     probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
     try:
-        dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                              probed.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
+                              "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=120).stdout
     finally:
         probed.unlink()
     match = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.DOTALL)
@@ -103,10 +110,12 @@ def test_every_page_of_a_suite_reads_clean_in_a_browser(tmp_path):
         visible_keys = sorted(k for k in keys if re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", seen["text"]))
         assert not visible_keys, (name, visible_keys)
         assert not [c for c in seen["cells"] if c.endswith(("…", "..."))], name
+        assert seen["narrow"] == [], (name, "long text in a column a few characters wide", seen["narrow"])
     assert _probe(runs[0] / "report.html", tmp_path)["sortable"] > 0, "01's per-text table sorts by any column"
     index = _probe(reports / "index.html", tmp_path)
     assert index["images"] == 7, "a thumbnail per study"
     assert "Published claims, checked" in index["text"]
+    assert index["wide"] == [], ("the index fits a 1280 px window: no table runs off its right edge", index["wide"])
     written = [p for p in reports.rglob("*") if p.is_file()]
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}
     assert all(mode & 0o044 == 0o044 for mode in modes.values()), {n: oct(m) for n, m in modes.items()

@@ -205,8 +205,15 @@ def _headline_html(group: list[dict]) -> str:
         if run.get("label"):
             head += f'<br><em class="label">{html.escape(str(run["label"]))}</em>'
         heads.append(f"<th>{head}<br><small>{html.escape(run['_folder'].name)}</small></th>")
-    body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{html.escape(col[i])}</td>" for col in columns)
-                   + "</tr>" for i, label in enumerate(labels))
+    raw = [labelled_numbers(run) for run in group]
+
+    def cell(label: str, run: int, shown: str) -> str:  # words wrap in a column of their own; numbers stay whole
+        kind = ' class="text"' if isinstance(raw[run].get(label), str) else ""
+        return f"<td{kind}>{html.escape(shown)}</td>"
+
+    body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(cell(label, j, col[i]) for j, col in
+                                                                  enumerate(columns)) + "</tr>"
+                   for i, label in enumerate(labels))
     return f'<div class="scroll"><table class="headline"><thead><tr><th></th>{"".join(heads)}</tr></thead>' \
            f"<tbody>{body}</tbody></table></div>"
 
@@ -250,6 +257,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; pa
 table { border-collapse: collapse; } .scroll { overflow-x: auto; }
 td, th { border-bottom: 1px solid #ddd; padding: 0.4em 0.6em; vertical-align: top; text-align: left; }
 table.headline td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.headline td.text { text-align: left; white-space: normal; min-width: 14em; max-width: 30em; }
 table.headline tbody th { font-weight: normal; }
 table.runs { width: 100%; } tr.failed td.status { color: #b00020; font-weight: bold; }
 tr.ok td.status { color: #2e7d32; } em.label { color: #8a5a00; font-size: 90%; font-weight: normal; }

@@ -108,6 +108,17 @@ def table(rows: list[ArtifactRow], fp32_size: int) -> pd.DataFrame:
     return frame[[c for c in frame.columns if c != "runtime / note"] + ["runtime / note"]]  # the notes last
 
 
+KEPT_COLUMNS = ("mean cosine", "min cosine", "1-cos p50", "1-cos p99", "same top-1", "overlap@10", "STS retention %",
+                "nDCG@10 retention %", "runtime / note")
+
+
+def split_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`table` as two tables that each fit a page: what each variant costs, and what it keeps of FP32 (with the
+    notes)."""
+    kept = [c for c in frame.columns if c in KEPT_COLUMNS]
+    return frame.drop(columns=kept), frame[kept]
+
+
 def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str | None]]:
     """results.json keys per variant: value, or None with the reason it was not measured."""
     out = {}
