@@ -13,6 +13,7 @@ import pytest
 from workbench.run.config import ConfigError, RunConfig, resolve_config
 from workbench.run.report import partial_notebook
 from workbench.run.suite import load_suite
+from workbench.core.paths import NOTEBOOKS_DIR
 
 TINY = "      max_texts: 4\n      precisions: [fp16]\n      latency_repeats: 2\n"
 
@@ -195,3 +196,33 @@ def test_a_finished_run_without_its_report_is_rendered_not_rerun(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "report rendered from the finished run" in out.stdout and "up to date" in out.stdout
     assert "finished" in (folder / "report.html").read_text()
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_the_parameters_cell_is_read_as_papermill_reads_it(notebook):
+    """The suite reads parameter names and defaults without importing papermill; they must be papermill's."""
+    import ast
+
+    import papermill
+
+    from workbench.run.suite import notebook_defaults, notebook_parameters
+
+    inspected = papermill.inspect_notebook(str(notebook))
+    assert notebook_parameters(notebook) == list(inspected)
+    literal = {}
+    for name, info in inspected.items():
+        try:
+            literal[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            continue
+    assert notebook_defaults(notebook) == literal and literal
+
+
+def test_a_parameters_cell_that_is_not_python_is_named(tmp_path):
+    from workbench.run.suite import notebook_parameters
+
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                                          "source": ["x: int = (\n"]}]}))
+    with pytest.raises(ValueError, match=r"bad.ipynb: its parameters cell is not valid Python \("):
+        notebook_parameters(bad)

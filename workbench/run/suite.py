@@ -6,6 +6,7 @@ its own exactly as if written by hand (same parameters, same hash, same folder),
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import itertools
@@ -75,24 +76,43 @@ class SuiteEntry:
         return bool(study and study.reads)
 
 
+def _parameters_cell(notebook: Path) -> dict[str, ast.expr | None]:
+    """Each name the `parameters`-tagged cell assigns, with its value's expression, read without papermill (whose
+    import alone, schema validators included, took seconds here: a warm `workbench run` reads every notebook)."""
+    try:
+        cells = json.loads(read_utf8(notebook)).get("cells", [])
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{notebook}: not a readable notebook ({exc})") from None
+    tagged = [c for c in cells if "parameters" in (c.get("metadata") or {}).get("tags", [])]
+    if not tagged:
+        return {}
+    source = tagged[0].get("source", "")
+    try:
+        tree = ast.parse("".join(source) if isinstance(source, list) else source)
+    except SyntaxError as exc:
+        raise ValueError(f"{notebook}: its parameters cell is not valid Python ({exc.msg}, line {exc.lineno})") \
+            from None
+    out: dict[str, ast.expr | None] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out[node.target.id] = node.value
+        elif isinstance(node, ast.Assign):
+            out.update({t.id: node.value for t in node.targets if isinstance(t, ast.Name)})
+    return out
+
+
 def notebook_parameters(notebook: Path) -> list[str]:
     """The names a notebook's `parameters` cell declares (output_dir included)."""
-    import papermill
-
-    return list(papermill.inspect_notebook(str(notebook)))
+    return list(_parameters_cell(notebook))
 
 
 def notebook_defaults(notebook: Path) -> dict:
     """The values a notebook's `parameters` cell assigns (those that are literals)."""
-    import ast
-
-    import papermill
-
     defaults = {}
-    for name, info in papermill.inspect_notebook(str(notebook)).items():
+    for name, value in _parameters_cell(notebook).items():
         try:
-            defaults[name] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
+            defaults[name] = ast.literal_eval(value)  # type: ignore[arg-type]  # None (no value) raises, skipped
+        except (ValueError, SyntaxError, TypeError):
             continue
     return defaults
 
