@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.run.catalog import Study
 
 HOLDS = "holds"
 FAILS = "fails"
@@ -117,7 +121,7 @@ STYLE = """<style>
 table.claims { border-collapse: collapse; width: 100%; font-size: 90%; }
 table.claims tbody td, table.claims thead th { border-bottom: 1px solid #ddd; padding: 0.35em 0.5em;
   vertical-align: top; text-align: left; }
-table.claims td.verdict { font-weight: bold; white-space: nowrap; }
+table.claims td.verdict { font-weight: bold; min-width: 5em; max-width: 9em; }
 </style>"""
 
 
@@ -148,6 +152,17 @@ def claims_html(claims: list[Claim], run_names: list[str] | None = None, links: 
     header = "".join(f"<th>{h}</th>" for h in head)
     return (f'{STYLE}{rule}<table class="claims"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody>'
             "</table>")
+
+
+def unreached_html(found: list[Claim], where: str, study: Study | None = None, of: str = "", run_names: list[str] | None = None,
+                   links: list[str] | None = None) -> str:
+    """Claims that could not be measured, folded into one line: how many, and the command that measures them
+    (the `catalog.Study`'s `checked_by`, with its measured wall time), or that the rows say why."""
+    how = (f": <code>{html.escape(study.checked_by)}</code> checks them ({html.escape(study.checked_in)})"
+           if study is not None and study.checked_by else "; the rows say why")
+    many = len(found) > 1
+    return (f"<details><summary>{len(found)} claim{'s' * many}{html.escape(of)} {'are' if many else 'is'} not "
+            f"measurable in {where}{how}.</summary>{claims_html(found, run_names, links)}</details>")
 
 
 def counts(claims: list[Claim]) -> dict[str, int]:

@@ -27,6 +27,7 @@ from workbench.run.claims import (
     claims_html,
     counts,
     from_dict,
+    unreached_html,
 )
 from workbench.run.formatting import number
 from workbench.run.report import REPORT_FILE
@@ -150,19 +151,14 @@ def _claims_table(rows: list[ClaimRow]) -> str:
 
 
 def _unreached_html(rows: list[ClaimRow]) -> str:
-    """The claims these runs could not measure, one collapsed line per run: how many, and the command (with its
-    measured wall time) that checks them, or why not; the rows themselves open on a click."""
+    """The claims these runs could not measure, one collapsed line per run (`claims.unreached_html`)."""
     out = []
     for title in dict.fromkeys(r.title for r in rows):
         group = [r for r in rows if r.title == title]
         study = catalog.find(group[0].notebook)
-        how = (f": <code>{html.escape(study.checked_by)}</code> checks them ({html.escape(study.checked_in)})"
-               if study is not None and study.checked_by else "; the rows say why")
-        many = len(group) > 1
-        name = study.title if study is not None else title
-        out.append(f"<details><summary>{len(group)} claim{'s' * many} of {html.escape(name)} "
-                   f"{'are' if many else 'is'} not measurable in these runs{how}.</summary>{_claims_table(group)}"
-                   "</details>")
+        out.append(unreached_html([r.claim for r in group], "these runs", study,
+                                  f" of {study.title if study is not None else title}", [r.title for r in group],
+                                  [r.link for r in group]))
     return "".join(out)
 
 

@@ -10,7 +10,7 @@ from workbench.core.embedding import Recipe
 from workbench.core.files import atomic_path
 from workbench.core.models import LoadedModel
 from workbench.core.progress import quiet_transformers
-from workbench.run.claims import EVIDENCE_ANCHOR, NOT_MEASURABLE, Claim, claims_html
+from workbench.run.claims import EVIDENCE_ANCHOR, NOT_MEASURABLE, Claim, claims_html, unreached_html
 from workbench.run.formatting import column_label, number
 from workbench.run.index_page import KEY_PLOT
 from workbench.run.results import Run
@@ -144,11 +144,7 @@ def claims(found: list[Claim]):
     unreached = [c for c in found if c.verdict == NOT_MEASURABLE]
     parts = [claims_html(checked)] if checked or not unreached else []
     if unreached:
-        how = (f": <code>{html.escape(study.checked_by)}</code> checks them ({html.escape(study.checked_in)})"
-               if study is not None and study.checked_by else "; the rows say why")
-        many = len(unreached) > 1
-        parts.append(f"<details><summary>{len(unreached)} claim{'s' * many} {'are' if many else 'is'} not "
-                     f"measurable in this run{how}.</summary>{claims_html(unreached)}</details>")
+        parts.append(unreached_html(unreached, "this run", study))
     return HTML(f'<div id="{EVIDENCE_ANCHOR}">{"".join(parts)}</div>')
 
 
