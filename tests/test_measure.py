@@ -154,6 +154,19 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     assert np.isfinite(r["mean_cosine_coreml_fp32"])
     executed = (tmp_path / "run.ipynb").read_text()
     assert 'class=\\"wb-notes\\"' in executed  # long notes numbered under the table, not in a narrow column
+    # MTEB scored every evaluated artifact's vectors (retrieval only: STS was skipped) as the workbench did
+    from mteb.cache import ResultCache
+
+    from workbench.mteb_bridge.rows import MTEB_SCORES, RESULTS_FOLDER, RETRIEVAL_TASK
+
+    scored = {row.key: row for row in MTEB_SCORES.read(data)}
+    assert set(scored) == {"torch_fp32", "mlx_fp32", "mlx_q8", "coreml_fp32", "coreml_fp16", "coreml_int4"}
+    assert all(row.task == RETRIEVAL_TASK and abs(row.difference) <= 5e-6 for row in scored.values())
+    assert scored["coreml_int4"].runs_on == "stand-in" and scored["mlx_q8"].runs_on == "stand-in"
+    reference = scored["torch_fp32"]  # a retention needs a reference score above 0 (tiny random weights may get 0)
+    assert reference.retention_pct == (100.0 if reference.score > 0 else None)
+    read = ResultCache(out / RESULTS_FOLDER).load_results(include_remote=False, load_experiments="match_name")
+    assert len(read.model_results) == len(scored)  # one MTEB experiment folder per artifact
 
 
 def test_the_lean_core_ml_path_runs_through_the_same_runner_and_its_rows_say_so(tiny_qwen3_dir, tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ _EXPORTS = {
     "LoadedModel": "workbench.core.models",
     "ModelSpec": "workbench.core.models",
     "load_model": "workbench.core.models",
+    "mteb_model": "workbench.mteb_bridge.model",  # imports mteb (8 s): only when asked for
 }
 __all__ = sorted(_EXPORTS)
 

@@ -27,6 +27,25 @@ CHILD_PRELOAD = ("workbench.convert.measure", *pipeline.CHILD_PRELOAD)  # the ev
 # ---------------------------------------------------------------- the evaluation step (module level for spawn)
 
 
+def runner_for(loaded: LoadedModel, fmt: str, variant: str, path: str, sha256: str, recipe: Recipe,
+               use_runtime: bool) -> tuple[LoadedModel, str, dict[str, registry.Encode]]:
+    """`loaded` encoding through the artifact at `path` (its real runtime, or the converter's stand-in), keyed in
+    the embeddings cache by the artifact's SHA-256, with what produced its vectors and the other compute units
+    to time; the torch FP32 reference is `loaded` itself."""
+    if (fmt, variant) == REFERENCE:
+        return loaded, "torch FP32 reference", {}
+    key = pipeline.variant_key(fmt, variant)
+    converter = registry.get(fmt)
+    if use_runtime:
+        runtime = converter.load(path, loaded.spec, recipe)
+    elif converter.stand_in is not None:
+        runtime = converter.stand_in(path, loaded, recipe)
+    else:
+        raise RuntimeError(f"{key} cannot run here and {fmt} has no stand-in to embed with")
+    runner = replace(loaded, encoder=runtime.encode, artifact_sha256=sha256, precision=key)
+    return runner, runtime.description, runtime.also_timed
+
+
 def evaluate_step(fmt: str, variant: str, model: str, path: str, sha256: str, data_args: tuple,
                   recipe: Recipe, batch_sizes: tuple, repeats: int, batch_size: int, use_runtime: bool) -> dict:
     """Embed every set with a variant and time it; runs in its own process.
@@ -38,19 +57,8 @@ def evaluate_step(fmt: str, variant: str, model: str, path: str, sha256: str, da
     loaded = load_model(model)
     data = evaluation.load_eval_data(*data_args)
     key = pipeline.variant_key(fmt, variant)
-    if (fmt, variant) == REFERENCE:
-        runner, description, also_timed = loaded, "torch FP32 reference", {}
-    else:
-        converter = registry.get(fmt)
-        if use_runtime:
-            runtime = converter.load(path, loaded.spec, recipe)
-        elif converter.stand_in is not None:
-            runtime = converter.stand_in(path, loaded, recipe)
-        else:
-            raise RuntimeError(f"{key} cannot run here and {fmt} has no stand-in to embed with")
-        runner = replace(loaded, encoder=runtime.encode, artifact_sha256=sha256, precision=key)
-        description, also_timed = runtime.description, runtime.also_timed
-    out: dict[str, Any] = {"runtime": description}
+    runner, description, also_timed = runner_for(loaded, fmt, variant, path, sha256, recipe, use_runtime)
+    out: dict[str, Any] = {"runtime": description, "runs_on": "runtime" if use_runtime else "stand-in"}
     out["embedded"] = evaluation.embed_all(runner, data, recipe, batch_size)
     timed = {key: runner, **{f"{key}@{units}": replace(runner, encoder=encode) for units, encode in also_timed.items()}}
     out["latency"] = comparison.measure_latency(timed, data.queries, recipe, batch_sizes, repeats) if use_runtime \
@@ -78,7 +86,7 @@ def fp32_bytes(loaded: LoadedModel) -> int:
     return 4 * parameter_count(loaded)
 
 
-def _probe(loaded: LoadedModel, recipe: Recipe) -> pipeline.Probe:
+def probe(loaded: LoadedModel, recipe: Recipe) -> pipeline.Probe:
     """One real query at the recipe's length: the call timed for a runtime that is not representative here."""
     tokens = loaded.tokenizer([loaded.spec.query_prompt + "a query to time one call"], padding="max_length",
                               truncation=True, max_length=recipe.max_length, return_tensors="np")
@@ -110,6 +118,6 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
     def cache_key(converter: registry.Converter, variant: str, base_key: str) -> str:
         return artifacts.artifact_key(converter, variant, loaded, recipe, base_key)
 
-    rows = pipeline.run(pipeline.Checkpoint(model), loaded.spec, list(pairs), recipe, _probe(loaded, recipe), limits,
+    rows = pipeline.run(pipeline.Checkpoint(model), loaded.spec, list(pairs), recipe, probe(loaded, recipe), limits,
                         preflight_model=loaded, cache_key=cache_key, evaluate=evaluate, model=model, params=params)
     return Measured([reference, *rows], evaluated)

@@ -25,6 +25,8 @@ Encode = Callable[[np.ndarray, np.ndarray], np.ndarray]  # int64 ids, mask [B, T
 # How an artifact is made: "plain" converts the whole model at once (and compresses the whole package); "lean"
 # builds it a part at a time from the weights, so conversion memory follows the part, not the model.
 ConversionPath = Literal["plain", "lean"]
+# What embedded with an artifact: its own runtime, or its weights decompressed into the torch graph (a stand-in).
+RunsOn = Literal["runtime", "stand-in"]
 
 
 @dataclass(frozen=True)

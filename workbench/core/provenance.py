@@ -77,3 +77,10 @@ def fingerprint(weights: WeightsProvenance) -> dict[str, str]:
     out = {"weights revision": weights.revision or "(not from the hub)"}
     out.update({f"weights sha256, {f.name}": f.sha256 for f in weights.files})
     return out
+
+
+def revision_label(weights: WeightsProvenance) -> str:
+    """One string for the weights' version: the hub snapshot, or else the start of the first file's SHA-256."""
+    if weights.revision:
+        return weights.revision
+    return f"sha256-{weights.files[0].sha256[:16]}" if weights.files else "local"
