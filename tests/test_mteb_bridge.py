@@ -124,3 +124,24 @@ def test_the_notebooks_and_the_index_do_not_pay_for_importing_mteb():
             "workbench.studies.mteb_scores, workbench.run.index_page; print('mteb' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_page_says_how_far_mteb_is_from_the_workbench_and_the_index_labels_it():
+    from workbench.mteb_bridge.rows import MtebScore
+    from workbench.studies import mteb_scores
+
+    rows = [MtebScore("torch", "fp32", STS_TASK, "cosine_spearman", 0.5, 0.5, 100.0, "runtime"),
+            MtebScore("onnx", "int8", STS_TASK, "cosine_spearman", 0.45, 0.45, 90.0, "runtime"),
+            MtebScore("torch", "fp32", RETRIEVAL_TASK, "ndcg_at_10", 0.75745, 0.7574470803, 100.0, "runtime"),
+            MtebScore("mlx", "q4", RETRIEVAL_TASK, "ndcg_at_10", 0.7, 0.699996, None, "stand-in")]
+    text = mteb_scores.about_html(rows)
+    assert "STS Spearman are equal for every artifact" in text
+    assert "differ by at most 4e-06" in text and "rounds retrieval scores to 5 decimals" in text
+    results = mteb_scores.headline_results(rows)
+    assert results[f"mteb_difference_{RETRIEVAL_TASK}"][0] == pytest.approx(4e-6)
+    assert results["mteb_ndcg_at_10_mlx_q4"] == (0.7, f"MTEB {RETRIEVAL_TASK}, vectors from the stand-in")
+    labelled = [k for k in results if mteb_scores.headline_label(k)]
+    assert labelled == [f"mteb_difference_{RETRIEVAL_TASK}", f"mteb_difference_{STS_TASK}"]
+    table = mteb_scores.table(rows)
+    assert list(table["MTEB task"]) == [STS_TASK, STS_TASK, RETRIEVAL_TASK, RETRIEVAL_TASK]  # STS first
+    assert np.isnan(table["MTEB retention %"].iloc[3])

@@ -11,7 +11,7 @@ from importlib import metadata
 
 import pandas as pd
 
-from workbench.mteb_bridge.rows import RESULTS_FOLDER, RETRIEVAL_DECIMALS, STS_TASK, MtebScore
+from workbench.mteb_bridge.rows import RESULTS_FOLDER, RETRIEVAL_DECIMALS, RETRIEVAL_TASK, STS_TASK, MtebScore
 from workbench.run.formatting import label_for
 
 OFF = ("The MTEB step is switched off in this run (mteb_scores=False): no MTEB scores. Set it to True to score "
@@ -49,8 +49,8 @@ def about_html(rows: list[MtebScore]) -> str:
     for task in sorted({r.task for r in rows}, reverse=True):
         worst = largest_difference(rows, task)
         if task == STS_TASK:
-            parts.append(f"STS: MTEB's cosine Spearman and the workbench's STS Spearman differ by at most "
-                         f"{worst:.2g}.")
+            gap = "are equal for every artifact" if worst == 0 else f"differ by at most {worst:.2g}"
+            parts.append(f"STS: MTEB's cosine Spearman and the workbench's STS Spearman {gap}.")
         else:
             parts.append(f"Retrieval: MTEB's nDCG@10 and the workbench's differ by at most {worst:.2g}; MTEB "
                          f"rounds retrieval scores to {RETRIEVAL_DECIMALS} decimals, so up to "
@@ -70,4 +70,5 @@ def headline_results(rows: list[MtebScore]) -> dict[str, tuple[float | None, str
 
 def headline_label(key: str) -> str:
     """The index's label: how far MTEB's score is from the workbench's, per task."""
-    return label_for(key, {"mteb_difference_": "MTEB vs workbench score, {}: largest difference"})
+    return label_for(key, {f"mteb_difference_{STS_TASK}": "MTEB vs workbench, STS Spearman: largest difference",
+                           f"mteb_difference_{RETRIEVAL_TASK}": "MTEB vs workbench, nDCG@10: largest difference"})
