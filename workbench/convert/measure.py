@@ -7,20 +7,22 @@ Artifacts are kept in the artifact cache, keyed by everything that can change th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workbench.convert import artifacts, pipeline, registry
 from workbench.convert.rows import TRAINED, ArtifactRow
-from workbench.core import comparison, evaluation
+from workbench.core import comparison, evaluation, serving
 from workbench.core.embedding import Recipe
 from workbench.core.models import LoadedModel, load_model
 from workbench.core.params import as_list
 from workbench.core.progress import quiet_transformers
 
 REFERENCE = ("torch", "fp32")
+TORCH_SERVING = str(Path(serving.__file__).with_name("serve_torch.py"))  # how the reference is served
 CHILD_PRELOAD = ("workbench.convert.measure", *pipeline.CHILD_PRELOAD)  # the evaluation step lives here
 
 
@@ -93,6 +95,20 @@ def probe(loaded: LoadedModel, recipe: Recipe) -> pipeline.Probe:
     return pipeline.Probe(tokens["input_ids"].astype(np.int64), tokens["attention_mask"].astype(np.int64))
 
 
+def _resident(reference: ArtifactRow, model: str, loaded: LoadedModel, recipe: Recipe,
+              limits: pipeline.Limits) -> ArtifactRow:
+    """The torch reference's resident memory: a fresh process with the checkpoint in transformers, one text
+    embedded (`core.serving`)."""
+    tokens = probe(loaded, recipe)
+    try:
+        found = serving.measure(TORCH_SERVING, model, "torch", asdict(loaded.spec), asdict(recipe), tokens.ids,
+                                tokens.mask, limits.timeout_s)
+    except Exception as exc:
+        return replace(reference, notes=(*reference.notes, f"resident memory not measured: {pipeline.summary(exc)}"))
+    return replace(reference, resident_bytes=found.rss_bytes, resident_baseline_bytes=found.baseline_bytes,
+                   notes=(*reference.notes, serving.imported_note(found)))
+
+
 def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recipe: Recipe, batch_sizes=(1, 32),
                  repeats: int = 10, batch_size: int = 32, limits: pipeline.Limits | None = None) -> Measured:
     """The torch FP32 reference first, then each (format, variant): built (or taken from the cache) and evaluated.
@@ -106,7 +122,7 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
     params = parameter_count(loaded)
     reference = ArtifactRow(*REFERENCE, TRAINED, model=model, params=params, size_bytes=fp32_bytes(loaded))
     evaluated = {reference.key: limits.run(evaluate_step, *REFERENCE, model, "", "", *args, True).value}
-    reference = replace(reference, runtime=evaluated[reference.key]["runtime"])
+    reference = _resident(replace(reference, runtime=evaluated[reference.key]["runtime"]), model, loaded, recipe, limits)
 
     def evaluate(row: ArtifactRow, artifact: artifacts.Cached, opened: dict | None) -> ArtifactRow:
         use_runtime = opened is not None and opened["representative"]

@@ -133,4 +133,5 @@ def output_shape(path) -> tuple:
 
 
 CONVERTER = register(Converter(name="onnx", variants=VARIANTS, base="fp32", preflight=preflight, convert=convert,
-                               load=load, output_shape=output_shape, code=(__file__,)))
+                               load=load, output_shape=output_shape, code=(__file__,),
+                               serving_script=str(Path(__file__).with_name("serve_onnx.py"))))

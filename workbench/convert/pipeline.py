@@ -15,7 +15,7 @@ import time
 import traceback
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from workbench.convert import artifacts, chunks, registry
 from workbench.convert.rows import TRAINED, ArtifactRow, Latency, Status
+from workbench.core import serving
 from workbench.core.architectures import RANDOM_WEIGHTS, Architecture, random_model
 from workbench.core.cache import cache_dir
 from workbench.core.embedding import Recipe
@@ -248,8 +249,22 @@ def _open(row: ArtifactRow, spec: ModelSpec, recipe: Recipe, probe: Probe, batch
     elif not opened["representative"]:
         notes += (f"{opened['runtime']}: one batch-1 call took {opened['one_call_s'] / MS:,.0f} ms here, not "
                   "representative of the target device, so no latency is reported",)
-    return replace(row, load_s=opened["load_s"], load_rss_bytes=opened["load_rss_bytes"], latency=latency,
-                   runtime=opened["runtime"], notes=notes), opened
+    row = replace(row, load_s=opened["load_s"], load_rss_bytes=opened["load_rss_bytes"], latency=latency,
+                  runtime=opened["runtime"], notes=notes)
+    return (row if "not_run" in opened else _resident(row, spec, recipe, probe, limits)), opened
+
+
+def _resident(row: ArtifactRow, spec: ModelSpec, recipe: Recipe, probe: Probe, limits: Limits) -> ArtifactRow:
+    """The row with the resident memory of a fresh process serving its artifact (one batch-1 call embedded)."""
+    converter = registry.get(row.format)
+    assert row.path is not None  # opened, so built
+    try:
+        found = serving.measure(converter.serving_script, row.path, row.format, asdict(spec), asdict(recipe),
+                                probe.ids[:1], probe.mask[:1], limits.timeout_s)
+    except Exception as exc:  # the other numbers stand; this one says why it is missing
+        return replace(row, notes=(*row.notes, f"resident memory not measured: {summary(exc)}"))
+    return replace(row, resident_bytes=found.rss_bytes, resident_baseline_bytes=found.baseline_bytes,
+                   notes=(*row.notes, serving.imported_note(found)))
 
 
 def _failed(row: ArtifactRow, exc: Exception) -> ArtifactRow:

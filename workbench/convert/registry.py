@@ -124,6 +124,9 @@ class Converter:
     from_model: tuple[str, ...] = ()  # variants converted from the model itself besides `base` (Core ML fp32)
     convert_from_source: ConvertFromSource | None = None  # the lean path's convert, given a WeightSource
     conversion_path: ConversionPath = "plain"  # recorded in every row the converter's artifacts make
+    # The script a fresh process runs to load an artifact and embed a batch (`core.serving`): what the artifact's
+    # resident memory is measured with. The default serves it through `load`, whose module imports torch.
+    serving_script: str = str(Path(__file__).with_name("serve_converter.py"))
 
     def __post_init__(self) -> None:
         """A callable whose parameters are not named as its protocol's fails here, when its module registers it."""

@@ -69,7 +69,9 @@ class ArtifactRow:
     convert_peak_rss_bytes: int | None = None
     convert_step_rss_bytes: int | None = None  # the peak less the child's interpreter and imports
     load_s: float | None = None
-    load_rss_bytes: int | None = None
+    load_rss_bytes: int | None = None  # what loading added to the measuring child's RSS
+    resident_bytes: int | None = None  # total RSS of a fresh process that loaded the artifact and embedded a batch
+    resident_baseline_bytes: int | None = None  # that process before it imported the runtime: the interpreter
     latency: tuple[Latency, ...] = ()
     accuracy: Accuracy | None = None  # None for random weights, or when the row could not be evaluated
     runtime: str = ""
@@ -92,7 +94,8 @@ class ArtifactRow:
         return from_dict(cls, raw, where)
 
 
-# Bumped when a field changes meaning; readers refuse what they do not know. /2: before conversion_path (every
-# row then was "plain"); /1: study 03's rows before model, params and status. Their missing fields take defaults.
-ARTIFACTS: Table[ArtifactRow] = Table("artifacts", "artifact-row/3", ArtifactRow,
-                                      readable=("artifact-row/2", "artifact-row/1"))
+# Bumped when a field changes meaning; readers refuse what they do not know. /3: before resident memory; /2: before
+# conversion_path (every row then was "plain"); /1: study 03's rows before model, params and status. Their missing
+# fields take defaults.
+ARTIFACTS: Table[ArtifactRow] = Table("artifacts", "artifact-row/4", ArtifactRow,
+                                      readable=("artifact-row/3", "artifact-row/2", "artifact-row/1"))

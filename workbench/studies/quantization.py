@@ -91,7 +91,8 @@ def table(rows: list[ArtifactRow], fp32_size: int) -> pd.DataFrame:
                 "peak convert RSS MB": _or_nan(r.convert_peak_rss_bytes) / MB,
                 "convert step RSS MB": _or_nan(r.convert_step_rss_bytes) / MB,
                 "peak RSS / fp32 size": _or_nan(r.convert_peak_rss_bytes) / fp32_size,
-                "load s": _or_nan(r.load_s), "load RSS MB": _or_nan(r.load_rss_bytes) / MB}
+                "load s": _or_nan(r.load_s), "load RSS MB": _or_nan(r.load_rss_bytes) / MB,
+                "resident MB": _or_nan(r.resident_bytes) / MB}
         for x in sorted(r.latency, key=lambda x: x.batch):
             line[f"p50 ms b{x.batch}"], line[f"p95 ms b{x.batch}"] = x.p50_s / MS, x.p95_s / MS
         if r.accuracy is not None and a.mean_cosine is not None:
@@ -124,7 +125,8 @@ def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str |
     out = {}
     columns = (("size_mb", "size MB"), ("peak_convert_rss_mb", "peak convert RSS MB"),
                ("mean_cosine", "mean cosine"), ("latency_p50_ms", "p50 ms b1"), ("latency_p95_ms", "p95 ms b1"),
-               ("load_rss_mb", "load RSS MB"), ("ndcg10_retention_pct", "nDCG@10 retention %"),
+               ("load_rss_mb", "load RSS MB"), ("resident_mb", "resident MB"),
+               ("ndcg10_retention_pct", "nDCG@10 retention %"),
                ("sts_retention_pct", "STS retention %"))
     for key, row in frame.iterrows():
         note = row["runtime / note"] or None

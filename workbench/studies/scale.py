@@ -34,6 +34,7 @@ QUANTITIES = {
     "peak convert RSS GB": (lambda row: row.convert_peak_rss_bytes, GB),
     "convert s": (lambda row: row.convert_s, 1.0),
     "load RSS GB": (lambda row: row.load_rss_bytes, GB),
+    "resident GB": (lambda row: row.resident_bytes, GB),
     "load s": (lambda row: row.load_s, 1.0),
     "p50 ms b1": (_p50(1), MS),
 }

@@ -49,12 +49,18 @@ CLAIMS: tuple[dict[str, Any], ...] = (
     {"seed": "002", "quote": "Qwen3-Embedding-0.6B, Quantization: 4-bit DWQ, Size: 600MB",
      "model": "qwen3-embedding-0.6b", "variant": "mlx_q4", "quantity": "size GB", "range": (0.5, 0.7)},
     {"seed": "002", "quote": "Qwen3-0.6B | 1024 | ~550MB (memory)", "model": "qwen3-embedding-0.6b",
-     "variant": "mlx_q4", "quantity": "load RSS GB", "figure": (0.55, 0.55)},
+     "variant": "mlx_q4", "quantity": "resident GB", "also": "load RSS GB", "figure": (0.55, 0.55)},
     {"seed": "002", "quote": "Gemma-300M-4bit, Size: 200MB", "model": "embeddinggemma-300m", "variant": "mlx_q4",
      "quantity": "size GB", "range": (0.15, 0.25)},
     {"seed": "002", "quote": "Gemma-300M | 768 | ~400MB* (memory, estimated)", "model": "embeddinggemma-300m",
-     "variant": "mlx_q4", "quantity": "load RSS GB", "figure": (0.4, 0.4)},
+     "variant": "mlx_q4", "quantity": "resident GB", "also": "load RSS GB", "figure": (0.4, 0.4)},
 )
+# What a quantity is, in words, where its name alone could be read two ways.
+QUANTITY_MEANINGS = {
+    "resident GB": "total RSS of a fresh process that loaded the artifact and embedded one text: interpreter, "
+                   "runtime and model, as Activity Monitor shows a running process",
+    "load RSS GB": "what loading the artifact added to the RSS of a process that had its libraries imported",
+}
 SOURCES = {"000": "shared seed 000 (Qwen3-Embedding-4B to Core ML)", "002": "shared seed 002 (MLX 4-bit builds)",
            "003": "shared seed 003 (onnx-community Qwen3-Embedding-0.6B)"}
 
@@ -114,6 +120,9 @@ def verdicts(values: pd.DataFrame) -> pd.DataFrame:
             continue
         value, half, kind = found
         shown = significant(value) + (f" ± {significant(half)}" if half is not None else "")
+        second = _value(values, c["model"], c["variant"], c["also"]) if "also" in c else None
+        if second is not None:  # shown beside the judged value, not judged
+            shown += f" ({c['also'].rsplit(' ', 1)[0]}: {significant(second[0])})"
         if "below" in c:
             other = _value(values, c["model"], c["below"], c["quantity"])
             if other is None:
@@ -155,6 +164,11 @@ def _range(claim: dict) -> tuple[float, float, str]:
                                        "exact quote")
 
 
+def _meaning(quantity: str) -> str:
+    meaning = QUANTITY_MEANINGS.get(quantity)
+    return f": {meaning}" if meaning else ""
+
+
 def claim_records(table: pd.DataFrame) -> list[Claim]:
     """The verdict rows as claims; every value says it was measured or projected on random weights."""
     out = []
@@ -163,8 +177,8 @@ def claim_records(table: pd.DataFrame) -> list[Claim]:
         measurable = not str(r["verdict"]).startswith("not tested")
         unit = r["quantity"].rsplit(" ", 1)[-1]
         out.append(Claim(quote=r["claim (quoted)"], source=SOURCES[r["seed"]],
-                         quantity=f"{r['quantity'].rsplit(' ', 1)[0]} ({unit}), {r['model']}, {r['variant']}, "
-                                  f"{r['path']} conversion path",
+                         quantity=f"{r['quantity'].rsplit(' ', 1)[0]} ({unit}{_meaning(r['quantity'])}), "
+                                  f"{r['model']}, {r['variant']}, {r['path']} conversion path",
                          value=f"{r['value']} {unit}" if measurable else "",
                          threshold=f"{threshold} {unit}" if "range" in claim or "figure" in claim else threshold,
                          threshold_origin=origin,
