@@ -27,6 +27,10 @@ def test_one_rule_reads_8_gb_as_7_to_9_and_so_lets_4_03_gb_hold_against_2_to_4()
     assert claimed_range(2.3, 2.3, "FP32 (2.3GB)")[:2] == (2.3, 2.3), "an exact quote gets no tolerance from the rule"
     with pytest.raises(ValueError, match="from low to high"):
         claimed_range(4, 2, "~4-2GB")
+    # the origin names the quote's own marker, not always "~"
+    assert "the quote's 'about 600'" in claimed_range(600, 600, "the model is about 600 MB")[2]
+    assert "the quote's '≈0.68'" in claimed_range(0.68, 0.68, "mean vs CLS ≈ 0.68")[2]
+    assert "the quote's '~8'" in origin
 
 
 def test_a_page_with_a_claim_judged_by_the_rule_states_the_rule():

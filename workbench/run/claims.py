@@ -60,20 +60,26 @@ class Claim:
         return asdict(self)
 
 
-def is_approximate(quote: str) -> bool:
-    """Whether the quote marks its figure as approximate ("~8GB", "about 600 MB", "≈ 0.68")."""
+def approximate_marker(quote: str) -> str | None:
+    """The word or sign that marks the quote's figure as approximate ("~8GB", "about 600 MB", "≈ 0.68"), or None."""
     text = quote.lower()
-    return any(marker in text for marker in APPROXIMATE_MARKERS)
+    return next((marker for marker in APPROXIMATE_MARKERS if marker in text), None)
+
+
+def is_approximate(quote: str) -> bool:
+    return approximate_marker(quote) is not None
 
 
 def claimed_range(low: float, high: float, quote: str) -> tuple[float, float, str]:
     """(low, high, where they come from): the quoted figure, or range, as `TOLERANCE_RULE` reads it."""
     if low > high:
         raise ValueError(f"a claimed range runs from low to high; got {low:g}-{high:g}")
-    if not is_approximate(quote):
+    marker = approximate_marker(quote)
+    if marker is None:
         return low, high, "the quote's own figure (exact: no tolerance)"
     t = APPROXIMATE_TOLERANCE
-    return low * (1 - t), high * (1 + t), f"the quote's '~{_figure(low, high)}' ± {t:.1%} (the approximate-quote rule)"
+    return (low * (1 - t), high * (1 + t),
+            f"the quote's '{marker}{_figure(low, high)}' ± {t:.1%} (the approximate-quote rule)")
 
 
 def _figure(low: float, high: float) -> str:
