@@ -7,7 +7,7 @@ Artifacts are kept in the artifact cache, keyed by everything that can change th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +30,17 @@ CHILD_PRELOAD = ("workbench.convert.measure", *pipeline.CHILD_PRELOAD)  # the ev
 
 
 def runner_for(loaded: LoadedModel, fmt: str, variant: str, path: str, sha256: str, recipe: Recipe,
-               use_runtime: bool) -> tuple[LoadedModel, str, dict[str, registry.Encode]]:
+               use_runtime: bool, opened: registry.Runtime | None = None
+               ) -> tuple[LoadedModel, str, dict[str, registry.Encode]]:
     """`loaded` encoding through the artifact at `path` (its real runtime, or the converter's stand-in), keyed in
     the embeddings cache by the artifact's SHA-256, with what produced its vectors and the other compute units
-    to time; the torch FP32 reference is `loaded` itself."""
+    to time; the torch FP32 reference is `loaded` itself. `opened`: the runtime, when the caller loaded it already."""
     if (fmt, variant) == REFERENCE:
         return loaded, "torch FP32 reference", {}
     key = pipeline.variant_key(fmt, variant)
     converter = registry.get(fmt)
     if use_runtime:
-        runtime = converter.load(path, loaded.spec, recipe)
+        runtime = opened or converter.load(path, loaded.spec, recipe)
     elif converter.stand_in is not None:
         runtime = converter.stand_in(path, loaded, recipe)
     else:
@@ -95,20 +96,6 @@ def probe(loaded: LoadedModel, recipe: Recipe) -> pipeline.Probe:
     return pipeline.Probe(tokens["input_ids"].astype(np.int64), tokens["attention_mask"].astype(np.int64))
 
 
-def _resident(reference: ArtifactRow, model: str, loaded: LoadedModel, recipe: Recipe,
-              limits: pipeline.Limits) -> ArtifactRow:
-    """The torch reference's resident memory: a fresh process with the checkpoint in transformers, one text
-    embedded (`core.serving`)."""
-    tokens = probe(loaded, recipe)
-    try:
-        found = serving.measure(TORCH_SERVING, model, "torch", asdict(loaded.spec), asdict(recipe), tokens.ids,
-                                tokens.mask, limits.timeout_s)
-    except Exception as exc:
-        return replace(reference, notes=(*reference.notes, f"resident memory not measured: {pipeline.summary(exc)}"))
-    return replace(reference, resident_bytes=found.rss_bytes, resident_baseline_bytes=found.baseline_bytes,
-                   notes=(*reference.notes, serving.imported_note(found)))
-
-
 def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recipe: Recipe, batch_sizes=(1, 32),
                  repeats: int = 10, batch_size: int = 32, limits: pipeline.Limits | None = None) -> Measured:
     """The torch FP32 reference first, then each (format, variant): built (or taken from the cache) and evaluated.
@@ -122,7 +109,9 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
     params = parameter_count(loaded)
     reference = ArtifactRow(*REFERENCE, TRAINED, model=model, params=params, size_bytes=fp32_bytes(loaded))
     evaluated = {reference.key: limits.run(evaluate_step, *REFERENCE, model, "", "", *args, True).value}
-    reference = _resident(replace(reference, runtime=evaluated[reference.key]["runtime"]), model, loaded, recipe, limits)
+    tokens = probe(loaded, recipe)
+    reference = pipeline.with_resident(replace(reference, runtime=evaluated[reference.key]["runtime"]), TORCH_SERVING,
+                                       model, loaded.spec, recipe, tokens, limits.timeout_s)
 
     def evaluate(row: ArtifactRow, artifact: artifacts.Cached, opened: dict | None) -> ArtifactRow:
         use_runtime = opened is not None and opened["representative"]
@@ -134,6 +123,6 @@ def run_variants(loaded: LoadedModel, model: str, pairs, data_args: tuple, recip
     def cache_key(converter: registry.Converter, variant: str, base_key: str) -> str:
         return artifacts.artifact_key(converter, variant, loaded, recipe, base_key)
 
-    rows = pipeline.run(pipeline.Checkpoint(model), loaded.spec, list(pairs), recipe, probe(loaded, recipe), limits,
+    rows = pipeline.run(pipeline.Checkpoint(model), loaded.spec, list(pairs), recipe, tokens, limits,
                         preflight_model=loaded, cache_key=cache_key, evaluate=evaluate, model=model, params=params)
     return Measured([reference, *rows], evaluated)

@@ -251,17 +251,21 @@ def _open(row: ArtifactRow, spec: ModelSpec, recipe: Recipe, probe: Probe, batch
                   "representative of the target device, so no latency is reported",)
     row = replace(row, load_s=opened["load_s"], load_rss_bytes=opened["load_rss_bytes"], latency=latency,
                   runtime=opened["runtime"], notes=notes)
-    return (row if "not_run" in opened else _resident(row, spec, recipe, probe, limits)), opened
-
-
-def _resident(row: ArtifactRow, spec: ModelSpec, recipe: Recipe, probe: Probe, limits: Limits) -> ArtifactRow:
-    """The row with the resident memory of a fresh process serving its artifact (one batch-1 call embedded)."""
-    converter = registry.get(row.format)
+    if "not_run" in opened:
+        return row, opened
     assert row.path is not None  # opened, so built
+    return with_resident(row, registry.get(row.format).serving_script, row.path, spec, recipe, probe,
+                         limits.timeout_s), opened
+
+
+def with_resident(row: ArtifactRow, script: str, artifact: str, spec: ModelSpec, recipe: Recipe, probe: Probe,
+                  timeout_s: float | None) -> ArtifactRow:
+    """The row with the resident memory of a fresh process that serves `artifact` with `script` and embeds the
+    probe's first row (`core.serving`), or a note saying why it is missing (the other numbers stand)."""
     try:
-        found = serving.measure(converter.serving_script, row.path, row.format, asdict(spec), asdict(recipe),
-                                probe.ids[:1], probe.mask[:1], limits.timeout_s)
-    except Exception as exc:  # the other numbers stand; this one says why it is missing
+        found = serving.measure(script, artifact, row.format, asdict(spec), asdict(recipe), probe.ids[:1],
+                                probe.mask[:1], timeout_s)
+    except Exception as exc:
         return replace(row, notes=(*row.notes, f"resident memory not measured: {summary(exc)}"))
     return replace(row, resident_bytes=found.rss_bytes, resident_baseline_bytes=found.baseline_bytes,
                    notes=(*row.notes, serving.imported_note(found)))

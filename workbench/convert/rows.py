@@ -70,7 +70,7 @@ class ArtifactRow:
     convert_step_rss_bytes: int | None = None  # the peak less the child's interpreter and imports
     load_s: float | None = None
     load_rss_bytes: int | None = None  # what loading added to the measuring child's RSS
-    resident_bytes: int | None = None  # total RSS of a fresh process that loaded the artifact and embedded a batch
+    resident_bytes: int | None = None  # total RSS of a fresh process that loaded the artifact and embedded one input
     resident_baseline_bytes: int | None = None  # that process before it imported the runtime: the interpreter
     latency: tuple[Latency, ...] = ()
     accuracy: Accuracy | None = None  # None for random weights, or when the row could not be evaluated

@@ -11,6 +11,7 @@ from pathlib import Path
 def load(artifact: str, fmt: str, spec: dict, recipe: dict):
     import onnxruntime as ort
 
+    # "model.onnx" is onnx.MODEL_FILE, written out: importing the converter module would bring torch in
     session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), providers=["CPUExecutionProvider"])
     output = session.get_outputs()[0].name
     return lambda ids, mask: session.run([output], {"input_ids": ids, "attention_mask": mask})[0]

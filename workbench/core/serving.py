@@ -32,7 +32,7 @@ ServeLoad = Callable[[str, str, dict, dict], Encode]
 
 @dataclass(frozen=True)
 class Resident:
-    rss_bytes: int  # total RSS after loading the artifact and embedding one batch
+    rss_bytes: int  # total RSS after loading the artifact and embedding one input
     baseline_bytes: int  # RSS before the runtime was imported and the artifact loaded: the interpreter alone
     imported: tuple[str, ...]  # the heavy libraries the process held (HEAVY_LIBRARIES it had imported)
 
@@ -71,4 +71,4 @@ def imported_note(found: Resident) -> str:
     """What the resident figure holds besides the model, for the row's notes."""
     libraries = ", ".join(found.imported) or "no heavy library"
     return (f"resident memory: a fresh process holding the interpreter ({found.baseline_bytes / MB:,.0f} MB), "
-            f"{libraries} and the artifact, after one text embedded")
+            f"{libraries} and the artifact, after embedding one input")

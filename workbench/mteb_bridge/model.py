@@ -38,13 +38,14 @@ def _artifact_path(loaded: LoadedModel, model: str, fmt: str, variant: str, reci
     return row.path
 
 
-def _runs_on(fmt: str, path: str, loaded: LoadedModel, recipe: Recipe) -> RunsOn:
-    """The artifact's runtime where it runs here at a representative speed; its stand-in otherwise (as 03 does)."""
+def _representative_runtime(fmt: str, path: str, loaded: LoadedModel, recipe: Recipe) -> registry.Runtime | None:
+    """The artifact opened in its runtime where that runs here at a representative speed; None where the stand-in
+    embeds instead (as 03 decides)."""
     try:
         runtime = registry.get(fmt).load(path, loaded.spec, recipe)
     except PlatformNotAvailable:
-        return "stand-in"
-    return "runtime" if runtime.representative else "stand-in"
+        return None
+    return runtime if runtime.representative else None
 
 
 def mteb_model(model: str = DEFAULT_MODEL, format: str = "torch", variant: str = "fp32",
@@ -57,13 +58,16 @@ def mteb_model(model: str = DEFAULT_MODEL, format: str = "torch", variant: str =
     """
     loaded = load_model(model)
     recipe = recipe or Recipe(pooling=loaded.spec.pooling)
+    opened: registry.Runtime | None = None
     if (format, variant) == measure.REFERENCE:
         path, sha256, chosen = "", "", runs_on or "runtime"
     else:
         path = _artifact_path(loaded, model, format, variant, recipe)
         sha256 = artifacts.content_sha256(path)
-        chosen = runs_on or _runs_on(format, path, loaded, recipe)
-    runner, _, _ = measure.runner_for(loaded, format, variant, path, sha256, recipe, chosen == "runtime")
+        if runs_on is None:
+            opened = _representative_runtime(format, path, loaded, recipe)
+        chosen = runs_on or ("runtime" if opened is not None else "stand-in")
+    runner, _, _ = measure.runner_for(loaded, format, variant, path, sha256, recipe, chosen == "runtime", opened)
     meta = model_meta(loaded.spec, format, variant, chosen, recipe, provenance.revision_label(provenance.of(loaded)),
                       measure.parameter_count(loaded))
     return ArtifactEncoder(live_embed(runner, recipe, batch_size), meta, normalized=recipe.normalize)

@@ -57,7 +57,7 @@ CLAIMS: tuple[dict[str, Any], ...] = (
 )
 # What a quantity is, in words, where its name alone could be read two ways.
 QUANTITY_MEANINGS = {
-    "resident GB": "total RSS of a fresh process that loaded the artifact and embedded one text: interpreter, "
+    "resident GB": "total RSS of a fresh process that loaded the artifact and embedded one input: interpreter, "
                    "runtime and model, as Activity Monitor shows a running process",
     "load RSS GB": "what loading the artifact added to the RSS of a process that had its libraries imported",
 }
