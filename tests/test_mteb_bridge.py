@@ -145,3 +145,4 @@ def test_the_page_says_how_far_mteb_is_from_the_workbench_and_the_index_labels_i
     table = mteb_scores.table(rows)
     assert list(table["MTEB task"]) == [STS_TASK, STS_TASK, RETRIEVAL_TASK, RETRIEVAL_TASK]  # STS first
     assert np.isnan(table["MTEB retention %"].iloc[3])
+    assert list(table["MTEB main score"])[::2] == ["cosine Spearman (cosine_spearman)", "nDCG@10 (ndcg_at_10)"]

@@ -14,6 +14,7 @@ import pandas as pd
 from workbench.mteb_bridge.rows import RESULTS_FOLDER, RETRIEVAL_DECIMALS, RETRIEVAL_TASK, STS_TASK, MtebScore
 from workbench.run.formatting import label_for
 
+METRIC_WORDS = {"cosine_spearman": "cosine Spearman", "ndcg_at_10": "nDCG@10"}  # MTEB's key stays beside, for its files
 OFF = ("The MTEB step is switched off in this run (mteb_scores=False): no MTEB scores. Set it to True to score "
        "every artifact with MTEB's own evaluators.")
 NO_LABELS = "No labelled set in this run (STS and retrieval both skipped), so MTEB has nothing to score."
@@ -27,7 +28,8 @@ def empty_reason(switched_on: bool) -> str:
 def table(rows: list[MtebScore]) -> pd.DataFrame:
     """One line per (task, artifact): MTEB's main score, the workbench's, their difference and the retention."""
     return pd.DataFrame([{
-        "MTEB task": r.task, "variant": r.key, "MTEB main score": r.metric, "MTEB score": r.score,
+        "MTEB task": r.task, "variant": r.key, "MTEB main score": f"{METRIC_WORDS.get(r.metric, r.metric)} ({r.metric})",
+        "MTEB score": r.score,
         "workbench score": r.workbench_score, "MTEB - workbench": r.difference,
         "MTEB retention %": r.retention_pct if r.retention_pct is not None else float("nan"),
         "vectors from": r.runs_on} for r in sorted(rows, key=lambda r: r.task, reverse=True)])
