@@ -33,7 +33,7 @@ from texts import TEXTS
 # the lean one rounds hidden states to fp16 between chunks (measured: cosine >= 0.99999995, both fixtures).
 WEIGHT_TOLERANCE = 0.0
 MIN_COSINE = 0.99999
-VARIANTS = tuple(coreml_lean.VARIANTS)  # fp16, int8, int4
+VARIANTS = tuple(coreml_lean.VARIANTS)  # fp16, int8, int4, palette4
 
 
 @pytest.fixture(scope="module")
@@ -295,5 +295,6 @@ def test_what_the_lean_path_cannot_convert_is_refused_with_the_fix(tiny_bert_dir
         chunks.SafetensorsSource(tiny_bert_dir)
     with pytest.raises(PlatformNotAvailable, match=r"embeddinggemma-300m is 'gemma3_text'.*plain Core ML path"):
         chunks.RandomSource("embeddinggemma-300m")
-    with pytest.raises(ValueError, match="lean Core ML variant 'palette4' is not known; choose from fp16, int8, int4"):
-        coreml_lean.convert_lean(chunks.RandomSource("qwen3-embedding-0.6b"), workbench.Recipe(), "palette4", ".")
+    with pytest.raises(ValueError, match="lean Core ML variant 'palette8' is not known; choose from fp16, int8, int4, "
+                                         "palette4"):
+        coreml_lean.convert_lean(chunks.RandomSource("qwen3-embedding-0.6b"), workbench.Recipe(), "palette8", ".")

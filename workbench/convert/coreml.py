@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.convert import palettes
 from workbench.convert.graph import OUTPUT_NAME, EmbeddingGraph, eager, torch_encoder
 from workbench.convert.registry import Converter, Runtime, fixed_shape, register
 from workbench.core.embedding import Recipe
@@ -173,15 +174,18 @@ def _compression(variant: str):
         return _linear_config("int8", None), cto.linear_quantize_weights
     if variant == "int4":
         return _linear_config("int4", BLOCK_SIZE), cto.linear_quantize_weights
+    # k-means palettes: Lloyd on each tensor's histogram (palettes.py), where coremltools' "kmeans" mode runs
+    # scikit-learn on every value and does not finish at 4B.
     if variant == "palette4g16":
-        return (cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_grouped_channel",
-                                       group_size=GROUP_SIZE), cto.palettize_weights)
+        return (cto.OpPalettizerConfig(mode="custom", lut_function=palettes.palette_function(4),
+                                       granularity="per_grouped_channel", group_size=GROUP_SIZE), cto.palettize_weights)
     if variant.startswith("palette"):
         nbits = int(variant.removeprefix("palette"))
-        return cto.OpPalettizerConfig(mode="kmeans", nbits=nbits, granularity="per_tensor"), cto.palettize_weights
+        return (cto.OpPalettizerConfig(mode="custom", lut_function=palettes.palette_function(nbits),
+                                       granularity="per_tensor"), cto.palettize_weights)
     if variant == "joint4":
-        return cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_tensor"), \
-            _palettize_then_quantize_palettes
+        return (cto.OpPalettizerConfig(mode="custom", lut_function=palettes.palette_function(4),
+                                       granularity="per_tensor"), _palettize_then_quantize_palettes)
     raise ValueError(f"Core ML variant {variant!r} is not a compression; choose from {', '.join(list(VARIANTS)[2:])}")
 
 

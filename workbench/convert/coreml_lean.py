@@ -39,7 +39,7 @@ from workbench.core.embedding import Recipe
 from workbench.core.files import temporary_files_in
 from workbench.core.models import LoadedModel
 
-VARIANTS = {name: coreml.VARIANTS[name] for name in ("fp16", "int8", "int4")}
+VARIANTS = {name: coreml.VARIANTS[name] for name in ("fp16", "int8", "int4", "palette4")}
 PLAN_KEY = "workbench.lean.chunks"  # user-defined metadata: each layer chunk's [start, stop), for the stand-in
 
 
@@ -85,7 +85,7 @@ def _convert_chunk(source: WeightSource, chunk: Chunk, recipe: Recipe, variant: 
 
 def convert_lean(source: WeightSource, recipe: Recipe, variant: str, folder, layers_per_chunk: int = LAYERS_PER_CHUNK
                  ) -> Path:
-    """Write `variant` (fp16, int8, int4) as one pipeline package of chunks converted one at a time.
+    """Write `variant` (fp16, int8, int4, palette4) as one pipeline package of chunks converted one at a time.
 
     Same inputs ([1, max_length] int32 input_ids and attention_mask) and output ([1, dim] `embedding`) as the
     plain package, and the same compression configs (`coreml.compress` on each chunk).
