@@ -6,7 +6,8 @@ The fp16 package of the exact architecture (seeded random weights) is built once
 alone in a child process: coremltools' plain `linear_quantize_weights` with one global config, the workbench's
 `coreml.compress` (per-row configs for folded tables, read from the spec), the same step preceded by
 `get_weights_metadata` as the workbench did before it read shapes from the spec, and the lean path (format
-`coreml-lean`: the variant built chunk by chunk from seeded weights, with no fp16 package first). Wall time,
+`coreml-lean`: the variant built chunk by chunk from seeded weights, with no fp16 package first), and two other
+candidates from the model itself: compressing in torch before conversion, and converting to MIL first. Wall time,
 peak RSS of the child's process tree and package size go to benchmarks/results/coreml_compression_<arch>.json.
 Target: the workbench's step peaks no higher than the plain call.
 """
@@ -22,12 +23,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from workbench.convert import coreml, pipeline  # noqa: E402
-from workbench.core.architectures import architecture, total_params  # noqa: E402
+from workbench.core.architectures import architecture, published_recipe, total_params  # noqa: E402
 from workbench.core.files import write_json_atomic  # noqa: E402
 from workbench.core.resources import dir_size_bytes, run_in_child  # noqa: E402
 from workbench.core.units import GB  # noqa: E402
 from workbench.run.results import package_versions  # noqa: E402
-from workbench.studies.scale import recipe_for  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -59,8 +59,83 @@ def metadata_first(source: str, variant: str, out: str) -> str:
     return str(coreml.compress(source, variant, out))
 
 
+def _traced(arch_name: str, recipe, precision: str, compress_in_torch: str | None = None):
+    """The EmbeddingGraph of the seeded random build, traced as `coreml.trace_and_convert` traces it, with the
+    Linear weights first quantized in torch by coremltools.optimize.torch where `compress_in_torch` names a variant."""
+    import torch
+
+    from workbench.convert.graph import EmbeddingGraph, eager
+
+    graph = EmbeddingGraph(eager(pipeline.RandomBuild(architecture(arch_name)).build(precision)), recipe).eval()
+    if compress_in_torch is not None:
+        from coremltools.optimize.torch.quantization import PostTrainingQuantizer, PostTrainingQuantizerConfig
+
+        per = ({"granularity": "per_channel"} if compress_in_torch == "int8" else
+               {"granularity": "per_block", "block_size": coreml.BLOCK_SIZE})
+        config = PostTrainingQuantizerConfig.from_dict({"global_config": {
+            "weight_dtype": compress_in_torch, "quantization_scheme": "symmetric", **per}})
+        graph = PostTrainingQuantizer(graph, config).compress(inplace=True)
+    ids = torch.ones(1, recipe.max_length, dtype=torch.long)
+    with torch.no_grad():
+        return torch.jit.trace(graph, (ids, torch.ones_like(ids)))
+
+
+def _inputs(recipe):
+    import coremltools as ct
+    import numpy as np
+
+    return [ct.TensorType(name=name, shape=(1, recipe.max_length), dtype=np.int32)
+            for name in ("input_ids", "attention_mask")]
+
+
+def torch_side(arch_name: str, variant: str, recipe, out: str) -> str:
+    """Candidate: compress in torch before conversion (PostTrainingQuantizer, inplace), so coremltools writes the
+    compressed ops straight away and no fp16 program of the weights is compressed after. Linear layers only: the
+    quantizer does not take Embedding, so the token table stays fp16."""
+    import coremltools as ct
+
+    from workbench.convert.graph import OUTPUT_NAME
+
+    traced = _traced(arch_name, recipe, "fp32", variant)
+    mlmodel = ct.convert(traced, inputs=_inputs(recipe), outputs=[ct.TensorType(name=OUTPUT_NAME)],
+                         convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
+                         compute_precision=ct.precision.FLOAT16)
+    mlmodel.save(out)
+    return out
+
+
+def mil_two_step(arch_name: str, variant: str, recipe, out: str) -> str:
+    """Candidate: convert to MIL, release the torch model, compress the program op by op, then write the package."""
+    import gc
+
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+    from coremltools.optimize.coreml._quantization_passes import linear_quantize_weights
+
+    from workbench.convert.graph import OUTPUT_NAME
+
+    traced = _traced(arch_name, recipe, "fp16")
+    program = ct.convert(traced, inputs=_inputs(recipe), outputs=[ct.TensorType(name=OUTPUT_NAME)],
+                         convert_to="milinternal", minimum_deployment_target=ct.target.iOS18,
+                         compute_precision=ct.precision.FLOAT16)
+    del traced
+    gc.collect()
+    op, _ = coreml._compression(variant)
+    linear_quantize_weights(config=cto.OptimizationConfig(global_config=op)).apply(program)
+    for function in program.functions.values():  # the pass's new ops carry no torch scope, which the torch
+        function._essential_scope_sources = []  # frontend marked essential; the package needs none
+    mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
+                         compute_precision=ct.precision.FLOAT16)
+    del program
+    mlmodel.save(out)
+    return out
+
+
+# Ways that compress the fp16 package; "lean" builds the whole variant chunk by chunk from the weights, and the
+# two candidates from the model itself (no fp16 package first).
 WAYS = {"coremltools plain": plain, "workbench": workbench_step, "metadata first (before)": metadata_first,
-        "lean": None}  # lean: the whole variant built chunk by chunk from the weights, no fp16 package first
+        "lean": None, "torch-side": torch_side, "mil two-step": mil_two_step}
+FROM_MODEL = ("torch-side", "mil two-step")
 
 
 def main() -> None:
@@ -72,12 +147,12 @@ def main() -> None:
                         help="which compressions to run (the one before this change needs one fp16 model more)")
     args = parser.parse_args()
     arch = architecture(args.arch)
-    recipe = recipe_for(arch, args.max_length)
+    recipe = published_recipe(arch, args.max_length)
     figures = {"arch": arch.name, "params": total_params(arch), "machine": f"{platform.node()} ({os.cpu_count()} "
                f"cores)", "versions": package_versions(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="coreml-compression-") as scratch:
         built = None
-        if any(WAYS[way] is not None for way in args.ways):  # the package the other ways compress
+        if any(WAYS[way] is not None and way not in FROM_MODEL for way in args.ways):  # what they compress
             built = run_in_child(pipeline.convert_step, "coreml", "fp16", pipeline.RandomBuild(arch), recipe, scratch,
                                  None, preload=pipeline.CHILD_PRELOAD)
             figures["fp16"] = {"seconds": built.seconds, "peak_rss_bytes": built.peak_rss_bytes,
@@ -92,6 +167,8 @@ def main() -> None:
                     done = run_in_child(pipeline.convert_step, "coreml-lean", variant, pipeline.RandomBuild(arch),
                                         recipe, str(lean), None, preload=pipeline.CHILD_PRELOAD)
                     out = done.value
+                elif way in FROM_MODEL:
+                    done = run_in_child(fn, arch.name, variant, recipe, out, preload=pipeline.CHILD_PRELOAD)
                 else:
                     assert built is not None
                     done = run_in_child(fn, built.value, variant, out, preload=pipeline.CHILD_PRELOAD)

@@ -272,7 +272,7 @@ def test_preflight_names_a_missing_package(monkeypatch, module, missing, fix):
 
 
 def test_every_registered_format_offers_the_same_interface():
-    assert set(registry.CONVERTERS) == {"onnx", "coreml", "coreml-lean", "mlx"}
+    assert set(registry.CONVERTERS) == {"onnx", "onnx-lean", "coreml", "coreml-lean", "mlx"}
     for converter in registry.CONVERTERS.values():
         assert converter.variants and all(isinstance(d, str) and d for d in converter.variants.values())
         assert converter.base is None or converter.base in converter.variants

@@ -3,8 +3,8 @@
 import pytest
 
 from workbench.convert import chunks, path_check
-from workbench.core.architectures import RANDOM_WEIGHTS, architecture
-from workbench.studies import scale, scale_paths
+from workbench.core.architectures import RANDOM_WEIGHTS, architecture, published_recipe
+from workbench.studies import scale_paths
 
 from test_scale import TINY
 
@@ -16,7 +16,7 @@ def arch():
 
 @pytest.mark.parametrize("variant", ["int8", "palette4"])
 def test_both_paths_write_the_same_package_from_the_same_weights(arch, variant):
-    result = path_check.compare(arch, variant, scale.recipe_for(arch, 16))
+    result = path_check.compare(arch, variant, published_recipe(arch, 16))
     assert result.same_inputs and result.same_output
     assert result.max_weight_difference == 0.0
     assert result.tensors >= 1 + 7 * TINY["num_hidden_layers"]  # the table and every layer's seven projections
@@ -27,7 +27,7 @@ def test_both_paths_write_the_same_package_from_the_same_weights(arch, variant):
 def test_the_check_fails_when_the_lean_weights_differ(arch, monkeypatch):
     """A lean package from other weights (a seed of its own per chunk) is caught by the weights and the cosine."""
     monkeypatch.setattr(path_check, "ModelSource", lambda loaded: chunks.RandomSource(arch, seed=1))
-    result = path_check.compare(arch, "int8", scale.recipe_for(arch, 16))
+    result = path_check.compare(arch, "int8", published_recipe(arch, 16))
     assert result.max_weight_difference > 0.01 and result.min_cosine < 0.99 and not result.holds
     line = scale_paths.comparison_table([result], {}).iloc[0]
     assert line["verdict"].startswith("differs") and line["same inputs and output"] == "yes"

@@ -11,7 +11,7 @@ import pytest
 
 from workbench.convert import pipeline, profile
 from workbench.convert.rows import ARTIFACTS, ArtifactRow, Status
-from workbench.core.architectures import RANDOM_WEIGHTS, architecture, total_params
+from workbench.core.architectures import RANDOM_WEIGHTS, architecture, published_recipe, total_params
 from workbench.core.embedding import Recipe
 from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.studies import scale, scale_claims
@@ -26,16 +26,18 @@ def tiny(name: str):
 
 
 def recipe(arch) -> Recipe:
-    return scale.recipe_for(arch, 16)
+    return published_recipe(arch, 16)
 
 
 def test_a_tiny_qwen3_goes_through_every_format_and_is_labelled_random(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     arch = tiny("qwen3-embedding-0.6b")
-    pairs = pipeline.plan(["onnx"], ["int8"]) + pipeline.plan(["coreml"], ["fp16"]) + pipeline.plan(["mlx"], ["q4"])
+    pairs = pipeline.plan(["onnx"], ["int8"]) + pipeline.plan(["coreml"], ["fp16"]) + pipeline.plan(["mlx"], ["q4"]) \
+        + pipeline.plan(["onnx-lean"], ["int8"])
     rows = profile.profile(pipeline.RandomBuild(arch), pairs, recipe(arch), batch_sizes=(1, 4), repeats=2)
     by_key = {r.key: r for r in rows}
-    assert list(by_key) == ["onnx_fp32", "onnx_int8", "coreml_fp16", "mlx_q4"]  # the base first, then what derives
+    # the base first, then what derives
+    assert list(by_key) == ["onnx_fp32", "onnx_int8", "coreml_fp16", "mlx_q4", "onnx-lean_int8"]
     for r in rows:
         assert r.status is Status.MEASURED, r.notes
         assert r.weights.startswith(RANDOM_WEIGHTS) and r.accuracy is None
@@ -46,6 +48,10 @@ def test_a_tiny_qwen3_goes_through_every_format_and_is_labelled_random(tmp_path,
     assert by_key["mlx_q4"].size_bytes < by_key["onnx_int8"].size_bytes
     assert by_key["onnx_fp32"].latency_at(1).p50_s > 0 and by_key["onnx_fp32"].latency_at(4).p50_s > 0
     assert by_key["onnx_fp32"].load_rss_bytes > 0
+    lean = by_key["onnx-lean_int8"]  # chunk by chunk, run by ONNX Runtime as the plain int8 is
+    assert lean.conversion_path == "lean" and by_key["onnx_int8"].conversion_path == "plain"
+    assert 0.8 < lean.size_bytes / by_key["onnx_int8"].size_bytes < 1.25
+    assert lean.latency_at(4).p50_s > 0 and lean.resident_bytes > lean.resident_baseline_bytes > 0
     assert "not measured on this platform" in " ".join(by_key["coreml_fp16"].notes)  # Linux CI
     assert by_key["coreml_fp16"].load_s is None
     mlx_note = " ".join(by_key["mlx_q4"].notes)

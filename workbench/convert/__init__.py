@@ -4,4 +4,4 @@ Importing this package registers every format; a new format is one module ending
 `register(Converter(...))` plus its import line here.
 """
 
-from workbench.convert import coreml, coreml_lean, mlx, onnx  # noqa: F401 - each module registers its converter
+from workbench.convert import coreml, coreml_lean, mlx, onnx, onnx_lean  # noqa: F401 - each module registers its converter

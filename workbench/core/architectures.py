@@ -121,6 +121,13 @@ def random_spec(arch: Architecture, params: int | None = None):
     return replace(REGISTRY[arch.registry_name], name=arch.name, dim=arch.output_dim, params_millions=params / MILLION)
 
 
+def published_recipe(arch: Architecture, max_length: int):
+    """The architecture's own pooling and head at the given token count, last layer only (as published)."""
+    from workbench.core.embedding import Recipe
+
+    return Recipe(max_length=max_length, last_n_layers=1, pooling=arch.pooling, normalize=arch.normalize)
+
+
 def random_model(arch: Architecture | str, precision: ModelPrecision = "fp32", seed: int = 0):
     """A model at `arch` (a record or a registry name) with seeded random weights, built in `precision`.
 

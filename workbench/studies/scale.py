@@ -16,8 +16,7 @@ import pandas as pd
 
 from workbench.convert import pipeline, profile, registry
 from workbench.convert.rows import ArtifactRow, Status
-from workbench.core.architectures import Architecture, architecture, total_params
-from workbench.core.embedding import Recipe
+from workbench.core.architectures import Architecture, architecture, published_recipe, total_params
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
 from workbench.core.units import BILLION, GB, MS
@@ -101,14 +100,9 @@ def run(planned: list[Planned], max_length: int, repeats: int, limits: pipeline.
         pairs = [pair for fmt, wanted in p.variants.items() for pair in pipeline.plan([fmt], wanted)
                  if registry.get(fmt).conversion_path == "plain" or p.arch.config["model_type"] == LEAN_MODEL_TYPE]
         skip = slow if total_params(p.arch) > slow_above_params else {}
-        rows += profile.profile(pipeline.RandomBuild(p.arch, seed), pairs, recipe_for(p.arch, max_length),
+        rows += profile.profile(pipeline.RandomBuild(p.arch, seed), pairs, published_recipe(p.arch, max_length),
                                 p.batch_sizes, repeats, limits, skip)
     return rows
-
-
-def recipe_for(arch, max_length: int) -> Recipe:
-    """The architecture's own pooling and head at the given token count, last layer only (as published)."""
-    return Recipe(max_length=max_length, last_n_layers=1, pooling=arch.pooling, normalize=arch.normalize)
 
 
 def frame(rows: list[ArtifactRow], planned: list[Planned]) -> pd.DataFrame:

@@ -13,18 +13,17 @@ import pandas as pd
 
 from workbench.convert import artifacts, path_check, pipeline, registry
 from workbench.convert.path_check import PATH_COMPARISONS, PathComparison
-from workbench.core.architectures import architecture
+from workbench.core.architectures import architecture, published_recipe
 from workbench.core.cache import cache_dir
 from workbench.core.files import write_json_atomic
 from workbench.core.params import as_list
 from workbench.core.progress import progress_bar
 from workbench.core.records import from_dict, to_dict
-from workbench.studies.scale import recipe_for
 
 
 def _key(model: str, variant: str, max_length: int, seed: int) -> str:
     payload = {"arch": asdict(architecture(model)), "variant": variant, "seed": seed,
-               "recipe": recipe_for(architecture(model), max_length).as_dict(), "schema": PATH_COMPARISONS.schema,
+               "recipe": published_recipe(architecture(model), max_length).as_dict(), "schema": PATH_COMPARISONS.schema,
                "code": [artifacts.code_version(registry.get(fmt)) for fmt in ("coreml", "coreml-lean")],
                "check": hashlib.sha256(Path(path_check.__file__).read_bytes()).hexdigest()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -53,7 +52,7 @@ def compare_paths(pairs, max_length: int, limits: pipeline.Limits, seed: int
             if found is None:
                 try:
                     found = limits.run(path_check.compare, architecture(model), variant,
-                                       recipe_for(architecture(model), max_length), seed).value
+                                       published_recipe(architecture(model), max_length), seed).value
                 except Exception as exc:  # one pair's failure must not cost the study's other results
                     failed[f"{model} {variant}"] = pipeline.summary(exc)
                 folder = cache_dir()
