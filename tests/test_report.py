@@ -187,3 +187,19 @@ def test_a_kept_notebook_cut_short_by_a_kill_is_dropped_so_the_entry_runs_again(
     assert not (tmp_path / "run" / "notebook.ipynb").exists() and not (tmp_path / "run" / "report.html").exists()
     _executed_notebook(tmp_path / "run" / "notebook.ipynb")
     assert finalize(tmp_path / "run") == tmp_path / "run" / "report.html"
+
+
+def test_the_kernels_own_log_goes_to_steps_log_not_the_terminal(tmp_path, capfd):
+    """jupyter_client interrupts a kernel before shutting it down; what the kernel then logs (an ERROR line about a
+    KeyboardInterrupt, on a run that succeeded) lands in the run's steps.log, and the terminal stays quiet."""
+    from workbench.run.report import execute_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("get_ipython().kernel.log.error('KeyboardInterrupt caught in kernel.')\n"
+                                          "print('cell output')")]
+    nbformat.write(nb, tmp_path / "quiet.ipynb")
+    html_path, error = execute_notebook(tmp_path / "quiet.ipynb", tmp_path / "out", {}, progress=False)
+    assert error is None and "cell output" in html_path.read_text()
+    terminal = capfd.readouterr()
+    assert "KeyboardInterrupt" not in terminal.err + terminal.out
+    assert "ERROR | KeyboardInterrupt caught in kernel." in (tmp_path / "out" / "steps.log").read_text()

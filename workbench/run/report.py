@@ -143,6 +143,24 @@ def partial_notebook(output_dir: Path) -> Path:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
+def kernel_manager_logging_to(log: Path):
+    """A kernel manager class whose kernels write their own log (stderr) to `log`, not to the terminal.
+
+    jupyter_client interrupts a kernel before it asks it to shut down; a kernel still inside a message handler then
+    logs "ERROR | KeyboardInterrupt caught in kernel." at the end of a run that succeeded, which a reader takes
+    for a failure (issue 29). The cells' own output still reaches the notebook as before.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def start_kernel(self, **kwargs):
+            with open(log, "ab") as stream:  # the kernel process keeps its own copy of the descriptor
+                kwargs.setdefault("stderr", stream)
+                return await super().start_kernel(**kwargs)
+
+    return KernelLoggingToFile
+
+
 def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: dict, kernel: str = "python3",
                      progress: bool = True) -> tuple[Path | None, str | None]:
     """Run a notebook with papermill into `output_dir`, then render its HTML (also when it failed).
@@ -161,7 +179,8 @@ def execute_notebook(notebook: str | Path, output_dir: str | Path, parameters: d
     error = None
     try:
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(PROJECT_ROOT), progress_bar=progress, extra_arguments=KERNEL_ARGUMENTS)
+                                   cwd=str(PROJECT_ROOT), progress_bar=progress, extra_arguments=KERNEL_ARGUMENTS,
+                                   kernel_manager_class=kernel_manager_logging_to(output_dir / STEP_LOG))
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
         mark_failed(output_dir, error)
