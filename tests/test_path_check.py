@@ -1,5 +1,7 @@
 """Both Core ML paths from the same weights: the check 05 runs at 0.6B, here on a tiny Qwen3 of the same family."""
 
+from dataclasses import replace
+
 import pytest
 
 from workbench.convert import chunks, path_check
@@ -48,5 +50,10 @@ def test_comparisons_come_from_the_cache_and_failures_are_named(arch, tmp_path, 
     assert "int3" in failed["tiny int3"] and calls == ["int8", "int3"]
     again, _ = scale_paths.compare_paths([["tiny", "int8"]], 16, Inline(), 0)
     assert again == first and calls == ["int8", "int3"]  # the stored comparison, not a second build
+    (stored,) = (tmp_path / "path_checks").glob("*.json")
+    stored.write_text('{"model": "tiny", "variant": 8}')  # damaged: compared again, and the file rewritten
+    (again_after_damage,), _ = scale_paths.compare_paths([["tiny", "int8"]], 16, Inline(), 0)
+    assert replace(again_after_damage, seconds=0) == replace(first[0], seconds=0) and calls[-1] == "int8"
+    assert len(calls) == 3 and '"variant": "int8"' in stored.read_text()
     table = scale_paths.comparison_table(first, failed)
     assert list(table["verdict"]) == ["the same artifact", f"not compared: {failed['tiny int3']}"]

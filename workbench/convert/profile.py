@@ -16,9 +16,8 @@ from dataclasses import asdict, replace
 from workbench.convert import artifacts, pipeline, registry
 from workbench.convert.rows import ARTIFACTS, ArtifactRow, Status
 from workbench.core.architectures import random_spec, total_params
-from workbench.core.cache import cache_dir
+from workbench.core.cache import keep_record, read_record
 from workbench.core.embedding import Recipe
-from workbench.core.files import write_json_atomic
 from workbench.core.progress import progress_bar
 
 
@@ -31,22 +30,13 @@ def row_key(subject: pipeline.RandomBuild, fmt: str, variant: str, recipe: Recip
 
 
 def _stored(key: str) -> ArtifactRow | None:
-    folder = cache_dir()
-    file = folder / "profiles" / f"{key}.json" if folder is not None else None
-    if file is None or not file.is_file():
-        return None
-    try:
-        row = ArtifactRow.from_dict(json.loads(file.read_text(encoding="utf-8")))
-    except (ValueError, OSError):  # TableSchemaError is a ValueError
-        file.unlink(missing_ok=True)  # a damaged entry is measured again
-        return None
-    return replace(row, from_cache=True)
+    row = read_record("profiles", key, ArtifactRow.from_dict)
+    return replace(row, from_cache=True) if row is not None else None
 
 
 def _store(key: str, row: ArtifactRow) -> None:
-    folder = cache_dir()
-    if folder is not None and row.status is Status.MEASURED:
-        write_json_atomic(folder / "profiles" / f"{key}.json", row.as_dict())
+    if row.status is Status.MEASURED:
+        keep_record("profiles", key, row.as_dict())
 
 
 def profile(subject: pipeline.RandomBuild, pairs: list[tuple[str, str]], recipe: Recipe, batch_sizes=(1,),

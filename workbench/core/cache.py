@@ -12,12 +12,12 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from workbench.core.embedding import Embeddings, Recipe, embed_many
-from workbench.core.files import atomic_path
+from workbench.core.files import atomic_path, write_json_atomic
 from workbench.core.models import LoadedModel
 from workbench.core.paths import CACHE_ENV, DEFAULT_CACHE
 
@@ -38,6 +38,30 @@ def cache_dir() -> Path | None:
         raise NotADirectoryError(f"{CACHE_ENV}={value} is a file, not a folder: point it at a folder (it is created "
                                  "if missing) or set it to off")
     return folder
+
+
+Record = TypeVar("Record")
+
+
+def read_record(kind: str, key: str, parse: Callable[[dict], Record]) -> Record | None:
+    """A measured record that `keep_record` stored under the cache's `kind/` folder, parsed; None where the cache
+    is off or holds none, and where it is damaged (then removed, so that it is measured again)."""
+    folder = cache_dir()
+    file = folder / kind / f"{key}.json" if folder is not None else None
+    if file is None or not file.is_file():
+        return None
+    try:
+        return parse(json.loads(file.read_text(encoding="utf-8")))
+    except (ValueError, OSError):  # a TableSchemaError is a ValueError
+        file.unlink(missing_ok=True)
+        return None
+
+
+def keep_record(kind: str, key: str, payload: dict) -> None:
+    """Store a measured record (JSON) for `read_record`, where the cache is on."""
+    folder = cache_dir()
+    if folder is not None:
+        write_json_atomic(folder / kind / f"{key}.json", payload)
 
 
 def _read(path: Path, loaded: LoadedModel, recipes: dict[str, Recipe]) -> dict[str, Embeddings] | None:

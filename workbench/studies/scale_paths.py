@@ -14,8 +14,7 @@ import pandas as pd
 from workbench.convert import artifacts, path_check, pipeline, registry
 from workbench.convert.path_check import PATH_COMPARISONS, PathComparison
 from workbench.core.architectures import architecture, published_recipe
-from workbench.core.cache import cache_dir
-from workbench.core.files import write_json_atomic
+from workbench.core.cache import keep_record, read_record
 from workbench.core.params import as_list
 from workbench.core.progress import progress_bar
 from workbench.core.records import from_dict, to_dict
@@ -29,18 +28,6 @@ def _key(model: str, variant: str, max_length: int, seed: int) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def _stored(key: str) -> PathComparison | None:
-    folder = cache_dir()
-    file = folder / "path_checks" / f"{key}.json" if folder is not None else None
-    if file is None or not file.is_file():
-        return None
-    try:
-        return from_dict(PathComparison, json.loads(file.read_text(encoding="utf-8")), str(file))
-    except (ValueError, OSError):  # TableSchemaError is a ValueError
-        file.unlink(missing_ok=True)  # a damaged entry is compared again
-        return None
-
-
 def compare_paths(pairs, max_length: int, limits: pipeline.Limits, seed: int
                   ) -> tuple[list[PathComparison], dict[str, str]]:
     """(the comparisons made or found in the cache, why each pair that could not be compared was not)."""
@@ -48,16 +35,15 @@ def compare_paths(pairs, max_length: int, limits: pipeline.Limits, seed: int
     with progress_bar(len(pairs), "plain vs lean", unit="check") as bar:
         for model, variant in pairs:
             key = _key(model, variant, max_length, seed)
-            found = _stored(key)
+            found = read_record("path_checks", key, lambda raw: from_dict(PathComparison, raw, "path_checks"))
             if found is None:
                 try:
                     found = limits.run(path_check.compare, architecture(model), variant,
                                        published_recipe(architecture(model), max_length), seed).value
                 except Exception as exc:  # one pair's failure must not cost the study's other results
                     failed[f"{model} {variant}"] = pipeline.summary(exc)
-                folder = cache_dir()
-                if found is not None and folder is not None:
-                    write_json_atomic(folder / "path_checks" / f"{key}.json", to_dict(found))
+                if found is not None:
+                    keep_record("path_checks", key, to_dict(found))
             if found is not None:
                 done.append(found)
             bar.update(1)
