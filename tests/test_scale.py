@@ -14,6 +14,7 @@ from workbench.convert.rows import ARTIFACTS, ArtifactRow, Status
 from workbench.core.architectures import RANDOM_WEIGHTS, architecture, published_recipe, total_params
 from workbench.core.embedding import Recipe
 from workbench.core.paths import NOTEBOOKS_DIR
+from workbench.run.claims import INCONCLUSIVE
 from workbench.studies import scale, scale_claims
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=2, num_key_value_heads=1,
@@ -177,6 +178,9 @@ def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
     assert table.loc[(small, "mlx_q4", "size GB"), "holds"] is False
     assert table.loc[(gemma, "mlx_q4", "size GB"), "verdict"] == "not tested"
     assert len(scale_claims.verdicts(values)) == len(scale_claims.CLAIMS)
+    records = scale_claims.claim_records(scale_claims.verdicts(values))  # an inconclusive verdict stays one
+    (ram_claim,) = [c for c in records if c.quote == scale_claims.INT8_RAM_QUOTE and "coreml_int8" in c.quantity]
+    assert ram_claim.verdict == INCONCLUSIVE
 
 
 def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered():

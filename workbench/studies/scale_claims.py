@@ -172,7 +172,8 @@ def _meaning(quantity: str) -> str:
 def claim_records(table: pd.DataFrame) -> list[Claim]:
     """The verdict rows as claims; every value says it was measured or projected on random weights."""
     out = []
-    for (_, r), claim in zip(table.iterrows(), CLAIMS):
+    # to_dict keeps an inconclusive verdict's None; a row Series from iterrows can turn it into NaN
+    for r, claim in zip(table.to_dict("records"), CLAIMS):
         threshold, origin = _threshold(claim)
         measurable = not str(r["verdict"]).startswith("not tested")
         unit = r["quantity"].rsplit(" ", 1)[-1]
