@@ -34,6 +34,11 @@ LAYERS_PER_CHUNK = 4  # at 4B: 0.40 B parameters a chunk, as many as the token t
 DenseShape = tuple[int, int, bool, str]  # (in, out, bias, activation) of one Dense module, as Architecture.dense
 
 
+def dense_shapes(dense: Sequence[Mapping[str, Any]]) -> tuple[DenseShape, ...]:
+    """(in, out, bias, activation) of each Dense layer as `load_model` reads them: what a chunk's head is built from."""
+    return tuple((d["weight"].shape[1], d["weight"].shape[0], d["bias"] is not None, d["activation"]) for d in dense)
+
+
 def check_qwen3(model_type: str, what: str) -> None:
     """Refuse what the chunks cannot build, naming the path that can."""
     if model_type != "qwen3":
@@ -222,8 +227,7 @@ class SafetensorsSource:
         elif st_config.get("pooling") and st_config["pooling"] != spec.pooling:
             spec = replace(spec, pooling=st_config["pooling"])
         self.spec = spec
-        self.dense_head = tuple((d["weight"].shape[1], d["weight"].shape[0], d["bias"] is not None, d["activation"])
-                                for d in dense)
+        self.dense_head = dense_shapes(dense)
         self._dense = {f"dense.{j}.{part}": d[part] for j, d in enumerate(dense) for part in ("weight", "bias")
                        if d[part] is not None}
 

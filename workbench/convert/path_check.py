@@ -55,8 +55,7 @@ class ModelSource:
 
     def __init__(self, loaded: LoadedModel):
         self.config, self.spec = loaded.model.config, loaded.spec
-        self.dense_head = tuple((d["weight"].shape[1], d["weight"].shape[0], d["bias"] is not None, d["activation"])
-                                for d in loaded.dense_layers)
+        self.dense_head = chunks.dense_shapes(loaded.dense_layers)
         self._state = {f"model.{k}": v for k, v in loaded.model.state_dict().items()}
         for j, layer in enumerate(loaded.dense_layers):
             self._state.update({f"dense.{j}.{part}": layer[part] for part in ("weight", "bias")
