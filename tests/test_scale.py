@@ -104,6 +104,21 @@ def test_skipped_variants_say_why_and_do_not_stop_the_rest_coming_from_the_cache
     assert again[0].from_cache and again[0].size_bytes == first[0].size_bytes
 
 
+def test_a_row_added_to_a_suite_measures_only_itself_and_the_base_it_derives_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    arch, subject = tiny("qwen3-embedding-0.6b"), pipeline.RandomBuild(tiny("qwen3-embedding-0.6b"))
+    first = profile.profile(subject, pipeline.plan(["onnx"], ["fp32"]) + [("mlx", "q4")], recipe(arch))
+    assert [r.key for r in first] == ["onnx_fp32", "mlx_q4"] and not any(r.from_cache for r in first)
+    # onnx_int8 is new and derives from onnx_fp32, which is cached but not kept: fp32 is rebuilt, mlx_q4 is not
+    pairs = pipeline.plan(["onnx"], ["int8"]) + [("mlx", "q4"), ("mlx", "q8")]
+    second = {r.key: r for r in profile.profile(subject, pairs, recipe(arch))}
+    assert all(r.status is Status.MEASURED for r in second.values()), [r.notes for r in second.values()]
+    assert {k for k, r in second.items() if r.from_cache} == {"mlx_q4"}
+    assert second["mlx_q4"].convert_s == first[1].convert_s  # the stored row, not a new measurement
+    assert second["onnx_int8"].size_bytes < second["onnx_fp32"].size_bytes
+    assert all(r.from_cache for r in profile.profile(subject, pairs, recipe(arch)))
+
+
 # ---------------------------------------------------------------- fit, projection, verdicts (synthetic rows)
 
 

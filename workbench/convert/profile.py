@@ -39,32 +39,39 @@ def _store(key: str, row: ArtifactRow) -> None:
         keep_record("profiles", key, row.as_dict())
 
 
+def _to_measure(pairs: list[tuple[str, str]], stored: dict) -> list[tuple[str, str]]:
+    """The pairs not in the cache, with the base each derived one is made from (rebuilt, as it is not kept)."""
+    missing = [pair for pair in pairs if pair not in stored]
+    bases = {(fmt, registry.get(fmt).base) for fmt, variant in missing if registry.get(fmt).derives(variant)}
+    return [pair for pair in pairs if pair in missing or pair in bases]
+
+
 def profile(subject: pipeline.RandomBuild, pairs: list[tuple[str, str]], recipe: Recipe, batch_sizes=(1,),
             repeats: int = 5, limits: pipeline.Limits = pipeline.Limits(),
             skip: dict[str, str] | None = None) -> list[ArtifactRow]:
     """One row per (format, variant) of `subject`: measured, or with its status and the reason.
 
     `pairs` come from `pipeline.plan` (each format's base first); `skip` maps a variant to the reason it is left
-    to the fit (too slow here). Where every row to measure is in the profile cache, nothing is rebuilt.
+    to the fit (too slow here). Rows in the profile cache are not rebuilt: a row added to a suite costs its own
+    step (and its base's), not its model's other rows.
     """
     params = total_params(subject.arch)
     batch_sizes, skip = tuple(int(b) for b in batch_sizes), skip or {}
     settings = {"batch_sizes": batch_sizes, "repeats": int(repeats)}
     keys = {pair: row_key(subject, *pair, recipe, settings) for pair in pairs}
     left = [pair for pair in pairs if pair[1] not in skip]
-    stored = {pair: row for pair in left if (row := _stored(keys[pair])) is not None}
+    measured = {pair: row for pair in left if (row := _stored(keys[pair])) is not None}
+    to_measure = _to_measure(left, measured)
     with progress_bar(len(pairs), subject.arch.name, unit="step") as bar:
-        if len(stored) == len(left):
-            bar.update(len(pairs))
-            measured = stored
-        else:
+        bar.update(len(pairs) - len(to_measure))
+        if to_measure:
             probe = pipeline.Probe.random(subject.arch.config["vocab_size"], max(batch_sizes, default=1),
                                           recipe.max_length, subject.seed)
-            rows = pipeline.run(subject, random_spec(subject.arch, params), left, recipe, probe, limits,
+            rows = pipeline.run(subject, random_spec(subject.arch, params), to_measure, recipe, probe, limits,
                                 batch_sizes=batch_sizes, repeats=int(repeats), model=subject.arch.name,
                                 params=params, bar=bar)
-            measured = dict(zip(left, rows))
-            for pair, row in measured.items():
+            for pair, row in zip(to_measure, rows):
+                measured[pair] = row
                 _store(keys[pair], row)
     return [measured[pair] if pair in measured else
             ArtifactRow(*pair, subject.weights, model=subject.arch.name, params=params, status=Status.LEFT_TO_FIT,
