@@ -84,8 +84,10 @@ class Built:
         fp16 = coreml.convert(lambda: self.loaded, self.recipe, "fp16", out)
         self.plain = {v: fp16 if v == "fp16" else coreml.convert(lambda: self.loaded, self.recipe, v, out, fp16)
                       for v in variants}
-        self.lean = {v: coreml_lean.convert_lean(self.source, self.recipe, v, out, layers_per_chunk=1)
-                     for v in variants}
+        # as the pipeline builds them: the lean fp16 package first, each compression made from it
+        lean_fp16 = coreml_lean.convert_lean(self.source, self.recipe, "fp16", out, layers_per_chunk=1)
+        self.lean = {v: lean_fp16 if v == "fp16" else coreml_lean.convert_lean(self.source, self.recipe, v, out,
+                                                                               base=lean_fp16) for v in variants}
 
     def embed(self, runtime):
         return workbench.embed(replace(self.loaded, encoder=runtime.encode, precision="artifact"), TEXTS, self.recipe)
@@ -209,6 +211,28 @@ def test_coreml_predict_path_runs_the_joined_package_unchanged(built):
     encoded = coreml.predict_encoder(JoinedPackage(), built.recipe.max_length, built.loaded.spec.padding_side)(ids, mask)
     assert encoded.shape == (4, built.loaded.spec.dim) and encoded.dtype == np.float32
     assert np.allclose(encoded, runtime.encode(ids, mask), atol=1e-6)  # text by text as the whole batch embeds
+
+
+def test_a_compression_made_from_the_lean_fp16_package_reads_no_weight_and_equals_one_made_from_the_source(
+        tiny_qwen3_dir, tmp_path, monkeypatch):
+    source = chunks.SafetensorsSource(tiny_qwen3_dir)
+    recipe = workbench.Recipe(max_length=16, last_n_layers=1, pooling="last_token")
+    direct = coreml_lean.convert_lean(source, recipe, "int8", tmp_path / "direct", layers_per_chunk=1)
+    fp16 = coreml_lean.convert_lean(source, recipe, "fp16", tmp_path / "base", layers_per_chunk=1)
+
+    def no_reads(chunk, names):
+        raise AssertionError(f"chunk {chunk.index} read its weights again")
+
+    monkeypatch.setattr(source, "chunk_state", no_reads)
+    derived = coreml_lean.convert_lean(source, recipe, "int8", tmp_path / "derived", base=fp16)
+    assert sorted(p.name for p in (tmp_path / "derived").iterdir()) == ["model_int8_lean.mlpackage"]  # no scratch
+    assert coreml_lean.read_plan(derived) == coreml_lean.read_plan(direct)
+    graph = EmbeddingGraph(eager(workbench.load_model(str(tiny_qwen3_dir))), recipe)
+    a, b = coreml_lean.decompressed_state_dict(direct, graph), coreml_lean.decompressed_state_dict(derived, graph)
+    assert set(coreml.compressible_parameters(graph)) <= a.keys() == b.keys()
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    with pytest.raises(ValueError, match="lean Core ML compresses to int8, int4, palette4; got 'fp16'"):
+        coreml_lean.compress_lean(fp16, "fp16", tmp_path / "again")
 
 
 def test_each_tensor_is_read_once_and_only_with_its_chunk(tiny_qwen3_dir, tmp_path, monkeypatch):

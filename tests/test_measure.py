@@ -179,7 +179,8 @@ def test_the_lean_core_ml_path_runs_through_the_same_runner_and_its_rows_say_so(
     loaded = workbench.load_model(str(tiny_qwen3_dir))
     recipe = workbench.Recipe(max_length=16, last_n_layers=1, pooling=loaded.spec.pooling)
     pairs = pipeline.plan(["coreml", "coreml-lean"], ["int8"])
-    assert pairs == [("coreml", "fp16"), ("coreml", "int8"), ("coreml-lean", "int8")]  # lean derives from nothing
+    # each path's fp16 package first, its int8 compressed from it
+    assert pairs == [("coreml", "fp16"), ("coreml", "int8"), ("coreml-lean", "fp16"), ("coreml-lean", "int8")]
     probe = pipeline.Probe.random(loaded.tokenizer.vocab_size, 1, 16, 0)
     import tempfile
 
@@ -187,7 +188,9 @@ def test_the_lean_core_ml_path_runs_through_the_same_runner_and_its_rows_say_so(
     rows = {r.key: r for r in pipeline.run(pipeline.Checkpoint(str(tiny_qwen3_dir)), loaded.spec, pairs, recipe,
                                            probe, preflight_model=loaded)}
     plain, lean = rows["coreml_int8"], rows["coreml-lean_int8"]
-    assert plain.status is lean.status is Status.MEASURED, (plain.notes, lean.notes)
+    assert plain.status is lean.status is rows["coreml-lean_fp16"].status is Status.MEASURED, (plain.notes, lean.notes)
+    lean_fp16, plain_fp16 = rows["coreml-lean_fp16"].size_bytes, rows["coreml_fp16"].size_bytes
+    assert abs(lean_fp16 - plain_fp16) < 0.05 * plain_fp16
     assert (plain.conversion_path, lean.conversion_path) == ("plain", "lean")
     assert abs(lean.size_bytes - plain.size_bytes) < 0.05 * plain.size_bytes  # the same weights, in chunks
     assert lean.convert_s is not None and "not measured on this platform" in " ".join(lean.notes)

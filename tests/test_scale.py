@@ -176,6 +176,7 @@ def _values(entries):
 def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
     values = _values([
         ("qwen3-embedding-4b", "coreml_fp16", "size GB", 8.04, None),  # 7-9: consistent
+        ("qwen3-embedding-4b", "coreml_fp16", "peak convert RSS GB", 10.4, None),  # each variant's first step
         ("qwen3-embedding-4b", "coreml_int8", "size GB", 4.6, None),  # ~2-4 read as 1.75-4.5: above
         ("qwen3-embedding-4b", "coreml_int8", "peak convert RSS GB", 16.1, 5.0),  # 17.5-31.5: interval reaches it
         ("qwen3-embedding-4b", "coreml_palette4", "peak convert RSS GB", 10.0, 1.0),  # lower than int8's 16.1
@@ -199,13 +200,14 @@ def test_verdicts_measured_in_range_out_of_range_and_inconclusive():
 
 
 def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered():
-    """Seed 000's 20-28 GB and "not viable on 16 GB" get one row per path; the plain path's peak is its larger
-    step (fp16 package, then compression), the lean path's its one step."""
+    """Seed 000's 20-28 GB and "not viable on 16 GB" get one row per path; each path's peak is its larger step
+    (its fp16 package, then the compression made from it)."""
     big = "qwen3-embedding-4b"
     values = _values([
         (big, "coreml_fp16", "peak convert RSS GB", 10.4, None),
         (big, "coreml_int8", "peak convert RSS GB", 16.5, None),
         (big, "coreml_int4", "peak convert RSS GB", 8.0, None),  # below the fp16 step: that step decides
+        (big, "coreml-lean_fp16", "peak convert RSS GB", 4.2, None),  # above its int8 step: judged by it
         (big, "coreml-lean_int8", "peak convert RSS GB", 3.9, None),
         (big, "coreml-lean_int4", "peak convert RSS GB", 10.5, 1.0),  # the interval reaches 11 GB
     ])
@@ -214,9 +216,11 @@ def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered
     assert ram.loc["plain", "verdict"] == ram.loc["lean", "verdict"] == "not consistent: below 17.5-31.5"
     viable = table[table["claim (quoted)"] == scale_claims.NOT_VIABLE_QUOTE].set_index("path")
     assert viable.loc["plain", "holds"] is True and viable.loc["lean", "holds"] is False
-    assert viable.loc["lean", "verdict"] == "not consistent: the peak leaves 7.1 GB of the 11 GB available"
-    claims = {c.quantity: c for c in scale_claims.claim_records(table) if c.quote == scale_claims.NOT_VIABLE_QUOTE}
-    lean = claims["peak convert RSS (GB), qwen3-embedding-4b, coreml-lean_int8, lean conversion path"]
+    assert viable.loc["lean", "verdict"] == "not consistent: the peak leaves 6.8 GB of the 11 GB available"
+    (lean,) = [c for c in scale_claims.claim_records(table) if c.quote == scale_claims.NOT_VIABLE_QUOTE
+               and c.quantity.endswith("qwen3-embedding-4b, coreml-lean_int8, lean conversion path")]
+    assert lean.quantity.startswith("peak convert RSS (GB: the largest RSS of the conversion's process tree over its "
+                                    "steps")
     assert (lean.verdict, lean.threshold) == ("fails", "above 11 GB, beyond the prediction interval")
     assert "Available on 16GB machine after cleanup" in lean.threshold_origin
     mac = scale_claims.mac_16gb(values).set_index("variant")
@@ -225,7 +229,8 @@ def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered
         "coreml_fp16 then coreml_int4"
     assert mac["converts on a 16 GB Mac"].to_dict() == {"coreml-lean_int4": "uncertain", "coreml-lean_int8": "yes",
                                                         "coreml_int4": "yes", "coreml_int8": "no"}
-    assert mac.loc["coreml-lean_int8", "headroom in 11 GB"] == "+7.1 GB"
+    assert mac.loc["coreml-lean_int8", "headroom in 11 GB"] == "+6.8 GB"
+    assert mac.loc["coreml-lean_int8", "steps"] == "coreml-lean_fp16 then coreml-lean_int8"
     names = [name for name, _, _ in scale_claims.mac_records(mac.reset_index())]
     assert "converts_on_16gb_mac_coreml-lean_int8_qwen3-embedding-4b" in names
 
@@ -242,7 +247,7 @@ def test_the_lean_path_is_planned_for_qwen3_only():
     finally:
         monkey.undo()
     assert seen == [("embeddinggemma-300m", [("onnx", "fp32")]),
-                    ("qwen3-embedding-0.6b", [("coreml-lean", "int8"), ("onnx", "fp32")])]
+                    ("qwen3-embedding-0.6b", [("coreml-lean", "fp16"), ("coreml-lean", "int8"), ("onnx", "fp32")])]
 
 
 def test_claims_and_records_name_the_random_weights():

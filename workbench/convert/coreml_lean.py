@@ -3,10 +3,12 @@
 The plain path (coreml.py) traces the whole EmbeddingGraph, converts it, then compresses the whole fp16 package:
 at 4B that peaks at 16 GB, four times the int8 package (issue 26). Here a Qwen3 decoder is cut into chunks
 (`chunks.plan_chunks`: the token table alone, then groups of layers, the last with the head). Each chunk is built
-from its own weights only, traced, converted, compressed with the plain path's configs and saved before the next
-one exists. `ct.utils.make_pipeline` then joins the chunks' specs and copies their weight files, without loading
-them, into one package that declares the plain package's inputs and output, so `coreml.predict_encoder` (and
-`coreml.load`) run it unchanged on macOS. Elsewhere its weights, decompressed, run the same chunks in torch.
+from its own weights only, traced, converted to fp16 and saved before the next one exists. `ct.utils.make_pipeline`
+then joins the chunks' specs and copies their weight files, without loading them, into one package that declares
+the plain package's inputs and output, so `coreml.predict_encoder` (and `coreml.load`) run it unchanged on macOS.
+A compressed variant is made from that fp16 package, one chunk at a time with the plain path's configs, and joined
+the same way: the chunks are converted once for all variants. Elsewhere the weights, decompressed, run the same
+chunks in torch.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ VARIANTS = {name: coreml.VARIANTS[name] for name in ("fp16", "int8", "int4", "pa
 PLAN_KEY = "workbench.lean.chunks"  # user-defined metadata: each layer chunk's [start, stop), for the stand-in
 
 
-def _convert_chunk(source: WeightSource, chunk: Chunk, recipe: Recipe, variant: str, scratch: Path) -> Path:
-    """Build, trace, convert to fp16 and compress one chunk; nothing of it stays in memory when it returns."""
+def _convert_chunk(source: WeightSource, chunk: Chunk, recipe: Recipe, scratch: Path) -> Path:
+    """Build, trace and convert one chunk to fp16; nothing of it stays in memory when it returns."""
     import coremltools as ct
 
     module = build_chunk(source, chunk, recipe)
@@ -75,45 +77,100 @@ def _convert_chunk(source: WeightSource, chunk: Chunk, recipe: Recipe, variant: 
         mlmodel.save(str(path))
         del mlmodel
         gc.collect()
-        if variant != "fp16":
-            fp16_path, path = path, coreml.compress(path, variant, scratch / f"chunk_{chunk.index}_{variant}.mlpackage")
-            shutil.rmtree(fp16_path)
-            gc.collect()
     shutil.rmtree(temporary)
     return path
 
 
-def convert_lean(source: WeightSource, recipe: Recipe, variant: str, folder, layers_per_chunk: int = LAYERS_PER_CHUNK
-                 ) -> Path:
+def _join(parts: list[Path], plan_metadata: str, path: Path, scratch: Path) -> Path:
+    """One pipeline package of the chunk packages `parts` (removed), joined without loading their weights."""
+    import coremltools as ct
+
+    join = scratch / "join"
+    with temporary_files_in(join):
+        pipeline = ct.utils.make_pipeline(*(ct.models.MLModel(str(p), skip_model_load=True) for p in parts))
+    # make_pipeline copied the chunks' weights into a package of its own, then into the one it returned: keep
+    # that one alone before saving it, so the disk holds the weights twice at the end, not four times.
+    for leftover in [*parts, *(p for p in join.iterdir() if p != Path(pipeline.package_path))]:
+        shutil.rmtree(leftover)
+    pipeline.user_defined_metadata[PLAN_KEY] = plan_metadata
+    pipeline.save(str(path))
+    return path
+
+
+def _chunk_package(package: Path, sub, index: int, scratch: Path) -> Path:
+    """Sub-model `index` of a pipeline package as a package of its own, its weight file linked, not copied.
+
+    make_pipeline named each sub-model's weight file `{index}-weight.bin` and its spec points there, so the spec
+    is written unchanged beside that one file; the MIL loader finds a blob by its file name in the folder."""
+    out = scratch / f"chunk_{index}_fp16.mlpackage"
+    data = out / "Data" / "com.apple.CoreML"
+    (data / "weights").mkdir(parents=True)
+    shutil.copyfile(package / "Manifest.json", out / "Manifest.json")  # the same two items: spec and weights
+    (data / "model.mlmodel").write_bytes(sub.SerializeToString())
+    weights = f"{index}-weight.bin"
+    source = package / "Data" / "com.apple.CoreML" / "weights" / weights
+    try:
+        (data / "weights" / weights).hardlink_to(source)
+    except OSError:  # another file system: a copy, one chunk at a time
+        shutil.copyfile(source, data / "weights" / weights)
+    return out
+
+
+def compress_lean(package, variant: str, folder) -> Path:
+    """Compress the lean fp16 package chunk by chunk (`coreml.compress`, the plain path's configs) and join them
+    again: the fp16 chunks are converted once for every variant, and no step holds more than one chunk."""
+    import coremltools as ct
+
+    if variant not in VARIANTS or variant == "fp16":
+        raise ValueError(f"lean Core ML compresses to {', '.join(v for v in VARIANTS if v != 'fp16')}; "
+                         f"got {variant!r}")
+    coreml.preflight()
+    package, folder = Path(package), Path(folder)
+    mlmodel = ct.models.MLModel(str(package), skip_model_load=True)
+    metadata = mlmodel.user_defined_metadata[PLAN_KEY]
+    subs = list(mlmodel.get_spec().pipeline.models)
+    del mlmodel
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".lean-", dir=folder))
+    try:
+        parts = []
+        for index, sub in enumerate(subs):
+            fp16 = _chunk_package(package, sub, index, scratch)
+            parts.append(coreml.compress(fp16, variant, scratch / f"chunk_{index}_{variant}.mlpackage"))
+            shutil.rmtree(fp16)
+            gc.collect()
+        return _join(parts, metadata, folder / f"model_{variant}_lean.mlpackage", scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def convert_lean(source: WeightSource, recipe: Recipe, variant: str, folder, base=None,
+                 layers_per_chunk: int = LAYERS_PER_CHUNK) -> Path:
     """Write `variant` (fp16, int8, int4, palette4) as one pipeline package of chunks converted one at a time.
 
     Same inputs ([1, max_length] int32 input_ids and attention_mask) and output ([1, dim] `embedding`) as the
-    plain package, and the same compression configs (`coreml.compress` on each chunk).
+    plain package, and the same compression configs (`coreml.compress` on each chunk). A compressed variant is
+    made from `base`, the lean fp16 package, where one is given; otherwise that package is built first.
     """
-    import coremltools as ct
-
     if variant not in VARIANTS:
         raise ValueError(f"lean Core ML variant {variant!r} is not known; choose from {', '.join(VARIANTS)}")
     coreml.preflight()
-    check_qwen3(source.config.model_type, source.spec.name)
-    plan = plan_chunks(source.config.num_hidden_layers, recipe.last_n_layers, layers_per_chunk)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"model_{variant}_lean.mlpackage"
-    scratch = Path(tempfile.mkdtemp(prefix=".lean-", dir=folder))
-    try:
-        parts = [_convert_chunk(source, chunk, recipe, variant, scratch) for chunk in plan]
-        join = scratch / "join"
-        with temporary_files_in(join):
-            pipeline = ct.utils.make_pipeline(*(ct.models.MLModel(str(p), skip_model_load=True) for p in parts))
-        # make_pipeline copied the chunks' weights into a package of its own, then into the one it returned: keep
-        # that one alone before saving it, so the disk holds the weights twice at the end, not four times.
-        for leftover in [*parts, *(p for p in join.iterdir() if p != Path(pipeline.package_path))]:
-            shutil.rmtree(leftover)
-        pipeline.user_defined_metadata[PLAN_KEY] = json.dumps([[c.start, c.stop] for c in plan[1:]])
-        pipeline.save(str(path))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if variant != "fp16" and base is not None:
+        path = compress_lean(base, variant, folder)
+    else:
+        check_qwen3(source.config.model_type, source.spec.name)
+        plan = plan_chunks(source.config.num_hidden_layers, recipe.last_n_layers, layers_per_chunk)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".lean-", dir=folder))
+        try:
+            parts = [_convert_chunk(source, chunk, recipe, scratch) for chunk in plan]
+            metadata = json.dumps([[c.start, c.stop] for c in plan[1:]])
+            fp16 = _join(parts, metadata, (folder if variant == "fp16" else scratch) / "model_fp16_lean.mlpackage",
+                         scratch)
+            path = fp16 if variant == "fp16" else compress_lean(fp16, variant, folder)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     if output_shape(path) != (1, source.spec.dim):
         raise RuntimeError(f"{path} declares output {output_shape(path)}, not (1, {source.spec.dim})")
     return path
@@ -202,7 +259,7 @@ def preflight(loaded: LoadedModel | None = None) -> None:
 
 
 CONVERTER = register(Converter(
-    name="coreml-lean", variants=VARIANTS, base=None, preflight=preflight, convert=None,
+    name="coreml-lean", variants=VARIANTS, base="fp16", preflight=preflight, convert=None,
     convert_from_source=convert_lean, load=coreml.load, output_shape=output_shape, stand_in=stand_in,
     code=(__file__, chunks.__file__, coreml.__file__), build_precision=lambda variant: "fp16",
     conversion_path="lean"))

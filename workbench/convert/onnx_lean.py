@@ -82,9 +82,10 @@ def _join(parts: list[Path], plan: tuple[Chunk, ...]):
                              ir_version=models[0].ir_version, producer_name="workbench onnx-lean")
 
 
-def convert_lean(source: WeightSource, recipe: Recipe, variant: str, folder, layers_per_chunk: int = LAYERS_PER_CHUNK
-                 ) -> Path:
-    """Write `variant` (int8) as a folder holding model.onnx and one weights file per chunk."""
+def convert_lean(source: WeightSource, recipe: Recipe, variant: str, folder, base=None,
+                 layers_per_chunk: int = LAYERS_PER_CHUNK) -> Path:
+    """Write `variant` (int8) as a folder holding model.onnx and one weights file per chunk (no base: each
+    chunk is quantized from its own fp32 export)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if variant not in VARIANTS:

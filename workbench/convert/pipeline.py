@@ -157,7 +157,7 @@ def convert_step(fmt: str, variant: str, subject: Subject, recipe: Recipe, folde
     converter = registry.get(fmt)
     with temporary_files_in(Path(folder) / "tmp"):  # removed with the step's scratch folder
         if converter.convert_from_source is not None:  # the lean path: the whole model is never built
-            return str(converter.convert_from_source(subject.source(), recipe, variant, folder))
+            return str(converter.convert_from_source(subject.source(), recipe, variant, folder, base))
         precision = converter.build_precision(variant)
         assert converter.convert is not None  # a converter has one of the two (registry.Converter checks)
         return str(converter.convert(lambda: subject.build(precision), recipe, variant, folder, base))

@@ -61,9 +61,11 @@ class Convert(Protocol):
 
 class ConvertFromSource(Protocol):
     """Write one variant's artifact from a source of weights that hands out a part at a time
-    (`chunks.WeightSource`): the lean path, which never holds the whole model."""
+    (`chunks.WeightSource`): the lean path, which never holds the whole model. `base` is the base artifact's
+    path for a variant that derives from it."""
 
-    def __call__(self, source: Any, recipe: Recipe, variant: str, folder: str | Path) -> str | Path: ...
+    def __call__(self, source: Any, recipe: Recipe, variant: str, folder: str | Path,
+                 base: str | Path | None = None) -> str | Path: ...
 
 
 class Load(Protocol):

@@ -59,6 +59,8 @@ CLAIMS: tuple[dict[str, Any], ...] = (
 QUANTITY_MEANINGS = {
     "resident GB": "total RSS of a fresh process that loaded the artifact and embedded one input: interpreter, "
                    "runtime and model, as Activity Monitor shows a running process",
+    "peak convert RSS GB": "the largest RSS of the conversion's process tree over its steps (a compressed Core ML "
+                           "variant: the fp16 package, then its compression)",
     "load RSS GB": "what loading the artifact added to the RSS of a process that had its libraries imported",
 }
 SOURCES = {"000": "shared seed 000 (Qwen3-Embedding-4B to Core ML)", "002": "shared seed 002 (MLX 4-bit builds)",
@@ -78,6 +80,22 @@ def _value(values: pd.DataFrame, model: str, variant: str, quantity: str):
     row = hit.iloc[0]
     half = row["± (95 % prediction)"]
     return float(row["value"]), (float(half) if half is not None and np.isfinite(half) else None), row["kind"]
+
+
+def _steps(variant: str) -> list[str]:
+    """The conversion steps that make `variant`: its format's base first where it is derived from one."""
+    fmt, name = variant.rsplit("_", 1)
+    base = registry.get(fmt).base
+    return [f"{fmt}_{base}", variant] if base and base != name else [variant]
+
+
+def conversion_peak(values: pd.DataFrame, model: str, variant: str):
+    """`_value` of the peak convert RSS of making `variant`: the larger of its steps' peaks, None if one is missing.
+
+    A compressed Core ML variant is the fp16 package, then its compression, on either path; its peak is the
+    conversion's, not the second step's alone."""
+    found = [_value(values, model, v, "peak convert RSS GB") for v in _steps(variant)]
+    return None if any(f is None for f in found) else max(found, key=lambda f: f[0])
 
 
 def _judge(value: float, half: float | None, low: float, high: float) -> tuple[bool | None, str]:
@@ -107,11 +125,18 @@ def _above(value: float, half: float | None, limit: float) -> tuple[bool | None,
     return None, "inconclusive: the prediction interval reaches the memory available"
 
 
+def _quantity(values: pd.DataFrame, model: str, variant: str, quantity: str):
+    """`_value`, with a conversion's peak taken over all of its steps."""
+    if quantity == "peak convert RSS GB":
+        return conversion_peak(values, model, variant)
+    return _value(values, model, variant, quantity)
+
+
 def verdicts(values: pd.DataFrame) -> pd.DataFrame:
     """One row per seed claim: the value (measured, or projected with its interval), the verdict and which it is."""
     out = []
     for c in CLAIMS:
-        found = _value(values, c["model"], c["variant"], c["quantity"])
+        found = _quantity(values, c["model"], c["variant"], c["quantity"])
         line = {"seed": c["seed"], "claim (quoted)": c["quote"], "model": c["model"], "variant": c["variant"],
                 "path": conversion_path(c["variant"]), "quantity": c["quantity"]}
         if found is None:
@@ -124,7 +149,7 @@ def verdicts(values: pd.DataFrame) -> pd.DataFrame:
         if second is not None:  # shown beside the judged value, not judged
             shown += f" ({c['also'].rsplit(' ', 1)[0]}: {significant(second[0])})"
         if "below" in c:
-            other = _value(values, c["model"], c["below"], c["quantity"])
+            other = _quantity(values, c["model"], c["below"], c["quantity"])
             if other is None:
                 out.append({**line, "value": shown, "verdict": f"not tested: no {c['below']} value to compare with",
                             "holds": None, "kind": kind})
@@ -191,17 +216,15 @@ def claim_records(table: pd.DataFrame) -> list[Claim]:
 def mac_16gb(values: pd.DataFrame, model: str = "qwen3-embedding-4b") -> pd.DataFrame:
     """Per Core ML variant and path of `model`: does converting it fit in what a 16 GB Mac leaves free?
 
-    The plain path builds the fp16 package first and compresses it after, so its peak is the larger of the two
-    steps; the lean path has one step."""
+    Each path builds its fp16 package first (whole, or chunk by chunk) and compresses it after, so its peak is the
+    larger of the two steps."""
     out = []
     for variant in sorted({v for v in values.loc[values["model"] == model, "variant"] if v.startswith("coreml")}):
-        fmt, name = variant.rsplit("_", 1)
-        base = registry.get(fmt).base
-        steps = [v for v in (f"{fmt}_{base}" if base and base != name else None, variant) if v]
-        found = [_value(values, model, v, "peak convert RSS GB") for v in steps]
-        if name == base or any(f is None for f in found):  # fp16 is the plain path's first step, not a choice
+        steps = _steps(variant)
+        found = conversion_peak(values, model, variant)
+        if len(steps) == 1 or found is None:  # fp16 is each path's first step, not a choice
             continue
-        value, half, kind = max(found, key=lambda f: f[0])
+        value, half, kind = found
         too_big, _ = _above(value, half, MAC_16GB_AVAILABLE_GB)
         out.append({"model": model, "variant": variant, "path": conversion_path(variant),
                     "steps": " then ".join(steps), "peak convert RSS": significant(value) +
