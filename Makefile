@@ -28,4 +28,5 @@ benchmark: setup
 	$(VENV)/bin/python benchmarks/warm_rerun.py
 
 lab: setup  # as root (a container), Jupyter refuses to start without --allow-root
+	@test "$$(id -u)" != 0 || echo "make lab: running as root (as in a container), so JupyterLab gets --allow-root"
 	$(VENV)/bin/jupyter lab notebooks/ $$(test "$$(id -u)" = 0 && echo --allow-root)
