@@ -11,7 +11,7 @@ import pytest
 
 import workbench
 from workbench.convert import artifacts, measure, pipeline, registry
-from workbench.convert.rows import Status
+from workbench.convert.rows import ARTIFACTS, Status
 from workbench.core.paths import NOTEBOOKS_DIR
 from workbench.core.resources import ChildRun
 
@@ -30,6 +30,20 @@ def test_plan_adds_the_base_variant_and_rejects_unknown_names():
         pipeline.plan(["tflite"], ["int8"])
     with pytest.raises(ValueError, match="variant 'int3' belongs to none of onnx"):
         pipeline.plan(["onnx"], ["int3"])
+
+
+def test_the_lean_path_takes_what_it_converts_and_leaves_the_rest_on_the_plain_one():
+    """A Qwen3 decoder's Core ML and ONNX int8 variants go chunk by chunk; a variant the lean path lacks (palette8,
+    ONNX fp16) and any other model stay plain, each with the base it derives from."""
+    asked = (["coreml", "onnx", "mlx"], ["int8", "palette8", "fp16", "q4"])
+    assert pipeline.plan(*asked, "lean", "qwen3") == [
+        ("coreml-lean", "fp16"), ("coreml-lean", "int8"), ("coreml", "fp16"), ("coreml", "palette8"),
+        ("onnx", "fp32"), ("onnx", "fp16"), ("onnx-lean", "int8"), ("mlx", "fp16"), ("mlx", "q4")]
+    plain = [("coreml", "fp16"), ("coreml", "int8"), ("coreml", "palette8"), ("onnx", "fp32"), ("onnx", "fp16"),
+             ("onnx", "int8"), ("mlx", "fp16"), ("mlx", "q4")]
+    assert pipeline.plan(*asked, "lean", "bert") == plain == pipeline.plan(*asked, "plain", "qwen3")
+    with pytest.raises(ValueError, match="conversion path 'chunked' is not known; choose plain or lean"):
+        pipeline.plan(["onnx"], ["int8"], "chunked", "qwen3")
 
 
 def test_a_conversion_that_raises_becomes_a_row_note(tiny_bert_dir, monkeypatch):
@@ -147,11 +161,14 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     # MLX's Linux CPU build runs, but its speed says nothing about Apple silicon: one call in the note, no latency
     assert r["latency_p50_ms_mlx_q8"] is None and "not representative" in data["notes"]["latency_p50_ms_mlx_q8"]
     assert r["peak_convert_rss_mb_torch_fp32"] is None and data["notes"]["peak_convert_rss_mb_torch_fp32"]
-    # Core ML on Linux: sized and scored from decompressed weights, latency not measured and saying why
-    assert r["size_mb_coreml_int4"] < r["size_mb_coreml_fp16"] and r["mean_cosine_coreml_int4"] > 0.98
-    assert r["latency_p50_ms_coreml_int4"] is None
-    assert "not measured on this platform" in data["notes"]["latency_p50_ms_coreml_int4"]
-    assert np.isfinite(r["mean_cosine_coreml_fp32"])
+    # Core ML on Linux: sized and scored from decompressed weights, latency not measured and saying why. On the
+    # default lean path the Qwen3 decoder's int4 is made chunk by chunk; fp32, which that path lacks, stays plain.
+    assert r["size_mb_coreml-lean_int4"] < r["size_mb_coreml-lean_fp16"] and r["mean_cosine_coreml-lean_int4"] > 0.98
+    assert r["latency_p50_ms_coreml-lean_int4"] is None
+    assert "not measured on this platform" in data["notes"]["latency_p50_ms_coreml-lean_int4"]
+    assert np.isfinite(r["mean_cosine_coreml_fp32"]) and "size_mb_coreml_int4" not in r
+    paths = {row.key: row.conversion_path for row in ARTIFACTS.read(data)}
+    assert paths["coreml-lean_int4"] == "lean" and paths["coreml_fp32"] == paths["mlx_q8"] == "plain"
     executed = (tmp_path / "run.ipynb").read_text()
     assert 'class=\\"wb-notes\\"' in executed  # long notes numbered under the table, not in a narrow column
     # MTEB scored every evaluated artifact's vectors (retrieval only: STS was skipped) as the workbench did
@@ -160,9 +177,9 @@ def test_notebook_on_tiny_qwen3(tmp_path, tiny_qwen3_dir):
     from workbench.mteb_bridge.rows import MTEB_SCORES, RESULTS_FOLDER, RETRIEVAL_TASK
 
     scored = {row.key: row for row in MTEB_SCORES.read(data)}
-    assert set(scored) == {"torch_fp32", "mlx_fp32", "mlx_q8", "coreml_fp32", "coreml_fp16", "coreml_int4"}
+    assert set(scored) == {"torch_fp32", "mlx_fp32", "mlx_q8", "coreml_fp32", "coreml-lean_fp16", "coreml-lean_int4"}
     assert all(row.task == RETRIEVAL_TASK and abs(row.difference) <= 5e-6 for row in scored.values())
-    assert scored["coreml_int4"].runs_on == "stand-in" and scored["mlx_q8"].runs_on == "stand-in"
+    assert scored["coreml-lean_int4"].runs_on == "stand-in" and scored["mlx_q8"].runs_on == "stand-in"
     reference = scored["torch_fp32"]  # a retention needs a reference score above 0 (tiny random weights may get 0)
     assert reference.retention_pct == (100.0 if reference.score > 0 else None)
     read = ResultCache(out / RESULTS_FOLDER).load_results(include_remote=False, load_experiments="match_name")

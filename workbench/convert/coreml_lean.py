@@ -262,4 +262,4 @@ CONVERTER = register(Converter(
     name="coreml-lean", variants=VARIANTS, base="fp16", preflight=preflight, convert=None,
     convert_from_source=convert_lean, load=coreml.load, output_shape=output_shape, stand_in=stand_in,
     code=(__file__, chunks.__file__, coreml.__file__), build_precision=lambda variant: "fp16",
-    conversion_path="lean"))
+    conversion_path="lean", replaces="coreml", model_types=("qwen3",)))

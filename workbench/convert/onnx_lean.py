@@ -130,4 +130,4 @@ CONVERTER = register(Converter(
     name="onnx-lean", variants=VARIANTS, base=None, preflight=preflight, convert=None,
     convert_from_source=convert_lean, load=onnx.load, output_shape=onnx.output_shape,
     code=(__file__, chunks.__file__, onnx.__file__), build_precision=lambda variant: "fp16",
-    conversion_path="lean", serving_script=onnx.CONVERTER.serving_script))
+    conversion_path="lean", replaces="onnx", model_types=("qwen3",), serving_script=onnx.CONVERTER.serving_script))

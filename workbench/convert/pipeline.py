@@ -49,8 +49,11 @@ from workbench.core.units import GB, MS
 CHILD_PRELOAD = ("workbench.convert.pipeline", "transformers", "onnxruntime", "coremltools", "mlx_embeddings.utils")
 
 
-def plan(formats, variants) -> list[tuple[str, str]]:
-    """(format, variant) pairs to run: requested variants each format knows, its base variant first."""
+def plan(formats, variants, path: registry.ConversionPath = "plain", model_type: str = "") -> list[tuple[str, str]]:
+    """(format, variant) pairs to run: requested variants each format knows, its base variant first.
+
+    On the lean `path`, a variant goes to the lean converter of its format where one converts `model_type` (a
+    Qwen3 decoder chunk by chunk, never holding the whole model); any other stays on the plain path."""
     formats = list(dict.fromkeys(as_list(formats, "formats")))
     variants = list(dict.fromkeys(as_list(variants, "variants")))
     converters = {f: registry.get(f) for f in formats}
@@ -59,9 +62,13 @@ def plan(formats, variants) -> list[tuple[str, str]]:
     if stray:
         raise ValueError(f"variant {stray[0]!r} belongs to none of {', '.join(formats)}; known: "
                          + "; ".join(f"{f}: {', '.join(c.variants)}" for f, c in converters.items()))
-    pairs = []
+    routed: dict[str, list[str]] = {}  # format on the path -> its variants, in the order asked
     for f, c in converters.items():
-        wanted = [v for v in c.variants if v in variants]
+        for v in (v for v in c.variants if v in variants):
+            routed.setdefault(registry.on_path(f, v, path, model_type), []).append(v)
+    pairs = []
+    for f, wanted in routed.items():
+        c = registry.get(f)
         # the base is built first, even when not asked for
         if c.base is not None and any(c.derives(v) for v in wanted):
             wanted = [c.base] + [v for v in wanted if v != c.base]

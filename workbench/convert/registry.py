@@ -126,6 +126,8 @@ class Converter:
     from_model: tuple[str, ...] = ()  # variants converted from the model itself besides `base` (Core ML fp32)
     convert_from_source: ConvertFromSource | None = None  # the lean path's convert, given a WeightSource
     conversion_path: ConversionPath = "plain"  # recorded in every row the converter's artifacts make
+    replaces: str = ""  # a lean converter: the plain format whose variants it makes a part at a time
+    model_types: tuple[str, ...] = ()  # the config model_types it converts; () for any
     # The script a fresh process runs to load an artifact and embed a batch (`core.serving`): what the artifact's
     # resident memory is measured with. The default serves it through `load`, whose module imports torch.
     serving_script: str = str(Path(__file__).with_name("serve_converter.py"))
@@ -152,6 +154,17 @@ def register(converter: Converter) -> Converter:
     """Make a format available to every study; called once at the end of its module."""
     CONVERTERS[converter.name] = converter
     return converter
+
+
+def on_path(fmt: str, variant: str, path: ConversionPath, model_type: str) -> str:
+    """The format that makes `variant` of `fmt` on `path`: the lean converter replacing `fmt` where it converts
+    this model_type and variant, else `fmt` itself (the plain path converts every model and variant)."""
+    if path not in ("plain", "lean"):
+        raise ValueError(f"conversion path {path!r} is not known; choose plain or lean")
+    for converter in CONVERTERS.values() if path == "lean" else ():
+        if converter.replaces == fmt and variant in converter.variants and model_type in converter.model_types:
+            return converter.name
+    return fmt
 
 
 def get(name: str) -> Converter:
