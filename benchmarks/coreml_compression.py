@@ -6,9 +6,11 @@ The fp16 package of the exact architecture (seeded random weights) is built once
 alone in a child process: coremltools' plain `linear_quantize_weights` with one global config, the workbench's
 `coreml.compress` (per-row configs for folded tables, read from the spec), the same step preceded by
 `get_weights_metadata` as the workbench did before it read shapes from the spec, and the lean path (format
-`coreml-lean`: the variant built chunk by chunk from seeded weights, with no fp16 package first), and two other
-candidates from the model itself: compressing in torch before conversion, and converting to MIL first. Wall time,
-peak RSS of the child's process tree and package size go to benchmarks/results/coreml_compression_<arch>.json.
+`coreml-lean`: the chunks converted to fp16 one at a time from seeded weights and joined, then compressed chunk by
+chunk, in one step here), and two other candidates from the model itself: compressing in torch before conversion,
+and converting to MIL first. Wall time, peak RSS of the child's process tree and package size go to
+benchmarks/results/coreml_compression_<arch>_<ways>.json. Each step may hold the memory available at the start
+less 1.5 GB (`--memory-limit-gb` to change it); a step stopped there is recorded with the peak it had reached.
 Target: the workbench's step peaks no higher than the plain call.
 """
 
@@ -25,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from workbench.convert import coreml, pipeline  # noqa: E402
 from workbench.core.architectures import architecture, published_recipe, total_params  # noqa: E402
 from workbench.core.files import write_json_atomic  # noqa: E402
-from workbench.core.resources import dir_size_bytes, run_in_child  # noqa: E402
+from workbench.core.resources import ChildProcessFailed, dir_size_bytes, run_in_child  # noqa: E402
 from workbench.core.units import GB  # noqa: E402
 from workbench.run.results import package_versions  # noqa: E402
 
@@ -138,6 +140,23 @@ WAYS = {"coremltools plain": plain, "workbench": workbench_step, "metadata first
 FROM_MODEL = ("torch-side", "mil two-step")
 
 
+def _step(way: str, variant: str, arch, recipe, built, scratch: str, limit: int) -> dict:
+    """One way of making `variant` in a child process: its time, peak and package size."""
+    fn, out = WAYS[way], str(Path(scratch) / f"{variant}-{way.split()[0]}.mlpackage")
+    limits = {"preload": pipeline.CHILD_PRELOAD, "memory_limit_bytes": limit}
+    if fn is None:
+        done = run_in_child(pipeline.convert_step, "coreml-lean", variant, pipeline.RandomBuild(arch), recipe,
+                            str(Path(scratch) / f"{variant}-lean"), None, **limits)
+        out = done.value
+    elif way in FROM_MODEL:
+        done = run_in_child(fn, arch.name, variant, recipe, out, **limits)
+    else:
+        assert built is not None
+        done = run_in_child(fn, built.value, variant, out, **limits)
+    return {"variant": variant, "way": way, "seconds": done.seconds, "peak_rss_bytes": done.peak_rss_bytes,
+            "baseline_rss_bytes": done.baseline_rss_bytes, "size_bytes": dir_size_bytes(out)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="qwen3-embedding-0.6b")
@@ -145,38 +164,35 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=list(WAYS),
                         help="which compressions to run (the one before this change needs one fp16 model more)")
+    parser.add_argument("--memory-limit-gb", type=float, default=pipeline.default_memory_limit() / GB,
+                        help="the most one step may hold before it is stopped (default: available now less 1.5 GB)")
     args = parser.parse_args()
+    limit = int(args.memory_limit_gb * GB)
     arch = architecture(args.arch)
     recipe = published_recipe(arch, args.max_length)
     figures = {"arch": arch.name, "params": total_params(arch), "machine": f"{platform.node()} ({os.cpu_count()} "
-               f"cores)", "versions": package_versions(), "rows": []}
+               f"cores)", "versions": package_versions(), "memory_limit_bytes": limit, "rows": []}
     with tempfile.TemporaryDirectory(prefix="coreml-compression-") as scratch:
         built = None
         if any(WAYS[way] is not None and way not in FROM_MODEL for way in args.ways):  # what they compress
             built = run_in_child(pipeline.convert_step, "coreml", "fp16", pipeline.RandomBuild(arch), recipe, scratch,
-                                 None, preload=pipeline.CHILD_PRELOAD)
+                                 None, preload=pipeline.CHILD_PRELOAD, memory_limit_bytes=limit)
             figures["fp16"] = {"seconds": built.seconds, "peak_rss_bytes": built.peak_rss_bytes,
                                "size_bytes": dir_size_bytes(built.value)}
             print(f"fp16: {built.seconds:.0f} s, peak {built.peak_rss_bytes / GB:.2f} GB", flush=True)
         for variant in args.variants:
             for way in args.ways:
-                fn = WAYS[way]
-                out = str(Path(scratch) / f"{variant}-{way.split()[0]}.mlpackage")
-                if fn is None:
-                    lean = Path(scratch) / f"{variant}-lean"
-                    done = run_in_child(pipeline.convert_step, "coreml-lean", variant, pipeline.RandomBuild(arch),
-                                        recipe, str(lean), None, preload=pipeline.CHILD_PRELOAD)
-                    out = done.value
-                elif way in FROM_MODEL:
-                    done = run_in_child(fn, arch.name, variant, recipe, out, preload=pipeline.CHILD_PRELOAD)
+                try:
+                    row = _step(way, variant, arch, recipe, built, scratch, limit)
+                except ChildProcessFailed as stopped:  # past the limit: its peak so far is the evidence
+                    row = {"variant": variant, "way": way, "stopped": str(stopped).splitlines()[0],
+                           "seconds": stopped.seconds, "peak_rss_bytes": stopped.peak_rss_bytes}
+                    print(f"{variant} {way}: stopped after {stopped.seconds:.0f} s at a peak of "
+                          f"{stopped.peak_rss_bytes / GB:.2f} GB ({row['stopped']})", flush=True)
                 else:
-                    assert built is not None
-                    done = run_in_child(fn, built.value, variant, out, preload=pipeline.CHILD_PRELOAD)
-                row = {"variant": variant, "way": way, "seconds": done.seconds, "peak_rss_bytes": done.peak_rss_bytes,
-                       "baseline_rss_bytes": done.baseline_rss_bytes, "size_bytes": dir_size_bytes(out)}
+                    print(f"{variant} {way}: {row['seconds']:.0f} s, peak {row['peak_rss_bytes'] / GB:.2f} GB, "
+                          f"{row['size_bytes'] / GB:.3f} GB", flush=True)
                 figures["rows"].append(row)
-                print(f"{variant} {way}: {done.seconds:.0f} s, peak {done.peak_rss_bytes / GB:.2f} GB, "
-                      f"{row['size_bytes'] / GB:.3f} GB", flush=True)
     RESULTS.mkdir(exist_ok=True)
     write_json_atomic(RESULTS / f"coreml_compression_{arch.name}_{'_'.join(w.split()[0] for w in args.ways)}.json",
                       figures)
