@@ -42,8 +42,8 @@ QUANTIZATION = Study("03_quantization", "03 · Conversion and quantization: Core
 CAPACITY = Study("04_hnsw_capacity", "04 · Vector index capacity: HNSW and exact engines")
 SCALE = Study("05_scale", "05 · At the sizes users ship", model_parameters=("models", "large"),
               checked_by="workbench run suites/scale.yaml",
-              checked_in="79 min on 2 cores / 24 GB (2026-12-04, from an empty cache, its plain-against-lean check "
-                         "included)")
+              checked_in="79 min on 2 cores / 24 GB, 2026-12-04, from an empty cache, its plain-against-lean check "
+                         "included")
 STORAGE = Study("06_vector_storage", "06 · Vector storage: precision, rescoring, exact search or HNSW",
                 model_parameters=("model",))
 DEPLOYMENT = Study("07_deployment", "07 · What to ship on a device: the configuration within its budgets",
