@@ -235,6 +235,16 @@ def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered
     assert "converts_on_16gb_mac_coreml-lean_int8_qwen3-embedding-4b" in names
 
 
+def test_a_variant_converted_from_the_model_is_one_step_not_its_base_then_itself():
+    """Core ML fp32 is converted from the model, not from the fp16 package: its peak is its own step's."""
+    big = "qwen3-embedding-4b"
+    values = _values([(big, "coreml_fp16", "peak convert RSS GB", 10.4, None),
+                      (big, "coreml_fp32", "peak convert RSS GB", 9.0, None)])
+    assert scale_claims.conversion_peak(values, big, "coreml_fp32")[0] == 9.0
+    fp32 = scale_claims.mac_16gb(values).set_index("variant").loc["coreml_fp32"]
+    assert (fp32["steps"], fp32["peak convert RSS"]) == ("coreml_fp32", "9.00 GB")
+
+
 def test_the_lean_path_is_planned_for_qwen3_only():
     planned = scale.subjects(["embeddinggemma-300m", "qwen3-embedding-0.6b"], "qwen3-embedding-0.6b", [], [], [1],
                              [1], {"coreml-lean": ["int8"], "onnx": ["fp32"]}, {})

@@ -85,8 +85,8 @@ def _value(values: pd.DataFrame, model: str, variant: str, quantity: str):
 def _steps(variant: str) -> list[str]:
     """The conversion steps that make `variant`: its format's base first where it is derived from one."""
     fmt, name = variant.rsplit("_", 1)
-    base = registry.get(fmt).base
-    return [f"{fmt}_{base}", variant] if base and base != name else [variant]
+    converter = registry.get(fmt)
+    return [f"{fmt}_{converter.base}", variant] if converter.derives(name) else [variant]
 
 
 def conversion_peak(values: pd.DataFrame, model: str, variant: str):
@@ -220,10 +220,11 @@ def mac_16gb(values: pd.DataFrame, model: str = "qwen3-embedding-4b") -> pd.Data
     larger of the two steps."""
     out = []
     for variant in sorted({v for v in values.loc[values["model"] == model, "variant"] if v.startswith("coreml")}):
-        steps = _steps(variant)
+        fmt, name = variant.rsplit("_", 1)
         found = conversion_peak(values, model, variant)
-        if len(steps) == 1 or found is None:  # fp16 is each path's first step, not a choice
+        if name == registry.get(fmt).base or found is None:  # fp16 is each path's first step, not a choice
             continue
+        steps = _steps(variant)
         value, half, kind = found
         too_big, _ = _above(value, half, MAC_16GB_AVAILABLE_GB)
         out.append({"model": model, "variant": variant, "path": conversion_path(variant),
