@@ -59,10 +59,39 @@ def test_rooms_import_downward_only():
     assert not wrong, "imports against the layering:\n" + "\n".join(sorted(wrong))
 
 
+def _study_of_each_module() -> dict[str, str]:
+    """workbench.studies module -> the notebook that imports it: a study is its notebook and the modules it uses
+    (05 has three, split for length). A module no notebook imports is a study of its own."""
+    import json
+
+    owner: dict[str, str] = {}
+    for notebook in sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module == "workbench.studies":
+                for alias in node.names:
+                    assert owner.setdefault(f"workbench.studies.{alias.name}", notebook.stem) == notebook.stem, \
+                        f"workbench.studies.{alias.name} is imported by two notebooks"
+    return owner
+
+
 def test_no_study_imports_another_study():
-    wrong = [f"{m} imports {t}" for m, targets in _graph().items() if _room(m) == "studies"
-             for t in targets if _room(t) == "studies" and not t.endswith("studies")]
+    """A study's modules may use each other; one study's module never imports another study's."""
+    owner = _study_of_each_module()
+    wrong = [f"{m} ({owner.get(m, 'no notebook')}) imports {t} ({owner.get(t, 'no notebook')})"
+             for m, targets in _graph().items() if _room(m) == "studies"
+             for t in targets if _room(t) == "studies" and not t.endswith("studies")
+             and owner.get(m, m) != owner.get(t, t)]
     assert not wrong, wrong
+
+
+def test_each_study_module_belongs_to_the_notebook_that_imports_it():
+    owner = _study_of_each_module()
+    assert owner["workbench.studies.scale_claims"] == owner["workbench.studies.scale"] == "05_scale"
+    assert owner["workbench.studies.mteb_scores"] == "03_quantization" != owner["workbench.studies.storage"]
+    assert set(owner) == {m for m in _modules() if _room(m) == "studies" and m != "workbench.studies"}, \
+        "every study module is used by a notebook"
 
 
 def test_no_import_cycle():
