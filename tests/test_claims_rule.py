@@ -67,14 +67,17 @@ def test_workbench_claims_prints_every_verdict_in_each_format(tmp_path, capsys):
     import io
     import json
 
+    from workbench.run import catalog
     from workbench.run.cli import main
+    from workbench.run.conclusions import Conclusions
     from workbench.run.results import Run
 
-    run = Run(tmp_path / "05_scale-abc", "05_scale", {})
-    run.claim(Claim("~8GB", "seed 000", "size (GB), qwen3-embedding-4b, coreml_fp16, plain conversion path",
-                    "8.04 GB", "7–9 GB", claimed_range(8, 8, "~8GB")[2], "holds", kind="measured, random weights"))
-    run.claim(Claim("a | b", "seed 002", "x", "0.2", "0.58–0.78", "o", "measured on another model",
-                    about="Qwen3-Embedding-0.6B", subject="all-minilm-l6-v2"))
+    run = Run(tmp_path / "05_scale-abc", catalog.SCALE, {})
+    found = [Claim("~8GB", "seed 000", "size (GB), qwen3-embedding-4b, coreml_fp16, plain conversion path",
+                   "8.04 GB", "7–9 GB", claimed_range(8, 8, "~8GB")[2], "holds", kind="measured, random weights"),
+             Claim("a | b", "seed 002", "x", "0.2", "0.58–0.78", "o", "measured on another model",
+                   about="Qwen3-Embedding-0.6B", subject="all-minilm-l6-v2")]
+    run.conclude(Conclusions(catalog.SCALE, results=lambda _: [], claims=lambda _: found), None)
     run.finish()
     assert main(["claims", "--reports", str(tmp_path), "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)

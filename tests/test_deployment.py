@@ -203,11 +203,12 @@ _clock = {name: getattr(_time, name) for name in dir(_time) if not name.startswi
 _resources.time = _types.SimpleNamespace(**{**_clock, "perf_counter": _perf_counter})
 """
 RENAME_CELL = """\
+import dataclasses as _dataclasses
 import workbench.studies.storage_results as _recorded
 
-_keys, _labels = _recorded.headline_results, _recorded.headline_label
-_recorded.headline_results = lambda *a, **k: {"renamed_" + key: v for key, v in _keys(*a, **k).items()}
-_recorded.headline_label = lambda key: (lambda label: label and "renamed " + label)(_labels(key[len("renamed_"):]))
+_results = _recorded.CONCLUSIONS.results
+_recorded.CONCLUSIONS = _dataclasses.replace(_recorded.CONCLUSIONS, results=lambda outcome: [
+    _dataclasses.replace(r, key="renamed_" + r.key, label=r.label and "renamed " + r.label) for r in _results(outcome)])
 """
 
 

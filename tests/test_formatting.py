@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from workbench.run.formatting import column_label, label_for, nines, number, significant, text_table, unit_of
+from workbench.run.formatting import column_label, nines, number, significant, text_table, unit_of
 
 
 @pytest.mark.parametrize("value, label, shown", [
@@ -31,13 +31,6 @@ def test_units_and_edges():
     assert significant(-0.0456) == "-0.0456" and significant(0) == "0" and significant(2.5e-6) == "2.5e-06"
     assert nines(0.999) == "0.9990" and nines(1 - 1e-9) == "0.999999999"
     assert number(math.inf, "x (s)") == "inf"
-
-
-def test_a_result_key_gets_its_study_label():
-    templates = {"best_precision": "closest to FP32", "latency_p50_ms_": "p50 latency, {} (ms)"}
-    assert label_for("best_precision", templates) == "closest to FP32"
-    assert label_for("latency_p50_ms_fp16", templates) == "p50 latency, fp16 (ms)"
-    assert label_for("latency_p50_ms_", templates) == "" and label_for("per_text_files", templates) == ""
 
 
 @pytest.mark.parametrize("name, label", [

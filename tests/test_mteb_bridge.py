@@ -137,11 +137,13 @@ def test_the_page_says_how_far_mteb_is_from_the_workbench_and_the_index_labels_i
     text = mteb_scores.about_html(rows)
     assert "STS Spearman are equal for every artifact" in text
     assert "differ by at most 4e-06" in text and "rounds retrieval scores to 5 decimals" in text
-    results = mteb_scores.headline_results(rows)
-    assert results[f"mteb_difference_{RETRIEVAL_TASK}"][0] == pytest.approx(4e-6)
-    assert results["mteb_ndcg_at_10_mlx_q4"] == (0.7, f"MTEB {RETRIEVAL_TASK}, vectors from the stand-in")
-    labelled = [k for k in results if mteb_scores.headline_label(k)]
-    assert labelled == [f"mteb_difference_{RETRIEVAL_TASK}", f"mteb_difference_{STS_TASK}"]
+    results = {r.key: r for r in mteb_scores.results(rows)}
+    assert results[f"mteb_difference_{RETRIEVAL_TASK}"].value == pytest.approx(4e-6)
+    q4 = results["mteb_ndcg_at_10_mlx_q4"]
+    assert (q4.value, q4.note, q4.label) == (0.7, f"MTEB {RETRIEVAL_TASK}, vectors from the stand-in", "")
+    labelled = {k: r.label for k, r in results.items() if r.label}
+    assert labelled == {f"mteb_difference_{RETRIEVAL_TASK}": "MTEB vs workbench, nDCG@10: largest difference",
+                        f"mteb_difference_{STS_TASK}": "MTEB vs workbench, STS Spearman: largest difference"}
     table = mteb_scores.table(rows)
     assert list(table["MTEB task"]) == [STS_TASK, STS_TASK, RETRIEVAL_TASK, RETRIEVAL_TASK]  # STS first
     assert np.isnan(table["MTEB retention %"].iloc[3])

@@ -231,8 +231,11 @@ def test_conversion_ram_is_judged_per_path_and_the_16gb_mac_question_is_answered
                                                         "coreml_int4": "yes", "coreml_int8": "no"}
     assert mac.loc["coreml-lean_int8", "headroom in 11 GB"] == "+6.8 GB"
     assert mac.loc["coreml-lean_int8", "steps"] == "coreml-lean_fp16 then coreml-lean_int8"
-    names = [name for name, _, _ in scale_claims.mac_records(mac.reset_index())]
-    assert "converts_on_16gb_mac_coreml-lean_int8_qwen3-embedding-4b" in names
+    nothing_profiled = pd.DataFrame()  # the answers come from `values` alone
+    answers = {r.key: (r.value, r.label) for r in scale_claims.results(scale_claims.Outcome(nothing_profiled, values, ""))}
+    assert answers["converts_on_16gb_mac_coreml-lean_int8_qwen3-embedding-4b"] == (
+        "yes", "converts on a 16 GB Mac, qwen3-embedding-4b coreml-lean_int8 (lean path)")
+    assert answers["converts_on_16gb_mac_coreml_int8_qwen3-embedding-4b"][0] == "no"
 
 
 def test_a_variant_converted_from_the_model_is_one_step_not_its_base_then_itself():
@@ -273,9 +276,12 @@ def test_claims_and_records_name_the_random_weights():
     onnx = next(c for c in claims if c.quote == "Variants: FP32 (2.3GB)")
     assert (onnx.threshold, onnx.threshold_origin) == ("2.1–2.5 GB", "the quoted figure ± 0.2: this study's margin "
                                                                      "for an exact quote")
-    records = list(scale.records(table))
-    assert records and all(RANDOM_WEIGHTS in note for _, _, note in records)
-    assert not any(word in name for name, _, _ in records for word in ACCURACY_WORDS)
+    first = table["model"].iloc[0]
+    records = scale.results(table, first)
+    assert records and all(RANDOM_WEIGHTS in (r.note or "") for r in records)
+    assert not any(word in r.key for r in records for word in ACCURACY_WORDS)
+    assert {r.label for r in records if r.label} == {f"size, {v}, {first} (GB)"
+                                                     for v in table.loc[table["model"] == first, "variant"]}
 
 
 def test_series_points_scale_width_and_depth_from_the_record():

@@ -4,9 +4,10 @@ The index page orders and titles its sections from here, the suite runs a study 
 the dry run's RAM floor reads the parameters that name a study's models. A notebook in notebooks/ without a
 record still runs; it just gets its file name as title and no ordering or estimate.
 
-Claim functions and headline labels are not here: they are computed from each run's measured tables (a label
-can name the model or a fitted size), and they live in workbench/studies/, which run/ may not import
-(tests/test_layout.py). A study's page records both into its results.json, which is what the index reads.
+A study's conclusions, what it records with the labels the index shows and its claim function, are a
+`conclusions.Conclusions` naming this record, one per study in workbench/studies/ (which run/ may not import:
+tests/test_layout.py). The notebook starts its run with that record and hands its measurements to
+`Run.conclude`; the index reads what that wrote into results.json.
 """
 
 from __future__ import annotations

@@ -87,17 +87,6 @@ def number(value, label: str = "") -> str:
     return significant(float(value), GENERIC_DIGITS)
 
 
-def label_for(key: str, templates: dict[str, str]) -> str:
-    """A result key's label from a study's templates: an exact key, or a prefix ending in "_" whose template gets
-    the rest of the key ("mean_cosine_" + "fp16" -> "mean cosine to FP32, fp16"); "" when none matches."""
-    if key in templates and not key.endswith("_"):
-        return templates[key]
-    for prefix, template in templates.items():
-        if prefix.endswith("_") and key.startswith(prefix) and len(key) > len(prefix):
-            return template.format(key[len(prefix):])
-    return ""
-
-
 def text_table(header: tuple, rows: list[tuple], rule: bool = True) -> str:
     """Left-aligned columns as wide as their widest cell, trailing spaces dropped; `rule` puts dashes under the header."""
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]

@@ -15,14 +15,18 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
 from workbench.core.records import Row, Table
 from workbench.core.resources import STEP_LOG_ENV
 from workbench.core.units import GIB
+from workbench.run.catalog import Study
 from workbench.run.claims import Claim
+from workbench.run.conclusions import Conclusions
+
+Measured = TypeVar("Measured")
 
 RESULTS_FILE = "results.json"
 STEP_LOG = "steps.log"
@@ -87,7 +91,7 @@ def platform_info() -> dict:
 class Run:
     """One notebook execution: its parameters, its recorded numbers and its environment."""
 
-    def __init__(self, output_dir: str | Path, notebook: str, parameters: dict):
+    def __init__(self, output_dir: str | Path, notebook: str | Study, parameters: dict):
         self.dir = output_path(output_dir)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +101,7 @@ class Run:
         self.path = self.dir / RESULTS_FILE
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.payload: dict[str, Any] = {
-            "notebook": notebook,
+            "notebook": notebook.name if isinstance(notebook, Study) else notebook,
             "status": RunStatus.RUNNING.value,
             "started_at": now,
             "updated_at": now,
@@ -122,6 +126,25 @@ class Run:
         `headline` is the label, with its unit in parentheses, under which the index page shows this number
         ("p50 latency, fp16 (ms)"); numbers without one stay in results.json only.
         """
+        self._set(name, value, note, headline)
+        self._write()
+        return value
+
+    def conclude(self, conclusions: Conclusions[Measured], measured: Measured) -> list[Claim]:
+        """Record what this run's study concludes from `measured`: every result with its label and note, and its
+        verdicts on claims (in place of any an earlier call recorded, so a cell run twice records them once), in
+        one write. Returns the claims, for the page to show. Another study's conclusions are refused."""
+        if conclusions.study.name != self.payload["notebook"]:
+            raise ValueError(f"these conclusions are study {conclusions.study.name}'s; this run is "
+                             f"{self.payload['notebook']}'s")
+        found, claims = conclusions.results(measured), conclusions.claims(measured)  # both, before any is stored
+        for result in found:
+            self._set(result.key, result.value, result.note, result.label)
+        self.payload["claims"] = [claim.as_dict() for claim in claims]
+        self._write()
+        return claims
+
+    def _set(self, name: str, value, note: str | None, headline: str) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("record() needs a non-empty string name")
         if not isinstance(headline, str):
@@ -133,8 +156,6 @@ class Run:
             self.payload["labels"][name] = headline
         if note:
             self.payload["notes"][name] = note
-        self._write()
-        return value
 
     def record_rows(self, table: Table[Row], rows: list[Row]) -> None:
         """Store a typed table; it is checked on write by reading back what is stored, so a row a reader would
@@ -147,11 +168,6 @@ class Run:
     def rows(self, table: Table[Row]) -> list[Row] | None:
         """A typed table this run recorded, read back as its readers see it (None: not recorded)."""
         return table.read(self.payload)
-
-    def claim(self, claim: Claim) -> None:
-        """Record a verdict on a published claim; the study page and the index render it with `claims_html`."""
-        self.payload["claims"].append(claim.as_dict())
-        self._write()
 
     def label(self, text: str) -> None:
         """What every number of this run is (for example built from random weights); the index shows it."""
@@ -171,7 +187,7 @@ class Run:
 _current: Run | None = None
 
 
-def start_run(output_dir: str | Path, notebook: str, parameters: dict) -> Run:
+def start_run(output_dir: str | Path, notebook: str | Study, parameters: dict) -> Run:
     """Begin a run; later `record` calls write into its results.json, and child steps log to its steps.log."""
     global _current
     _current = Run(output_dir, notebook, parameters)

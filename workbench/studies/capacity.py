@@ -19,8 +19,9 @@ from workbench.core.units import GB, MS  # the seed's worked example reads as de
 from workbench.index.engines import GRAPH_ENGINES
 from workbench.index.fits import crossing_n, latency_at
 from workbench.index.planner import crossover_n, plan
+from workbench.run import catalog
 from workbench.run.claims import Claim, claimed_range, verdict_of
-from workbench.run.formatting import label_for
+from workbench.run.conclusions import Conclusions, Result
 
 # Quoted from shared seed 001 (capacity guide for a local store of 2560-d embeddings):
 SEED_ALPHA = (0.5, 1.0)  # per-item storage = vector bytes x (1 + alpha)
@@ -237,33 +238,43 @@ def planner_row(example: dict, engine: str, dim: int) -> PlannerExample:
                           if example["extrapolated"] else ())
 
 
-def headline_results(fits: list[CapacityFit], planner: PlannerExample | None, vectors: str = "synthetic") -> dict:
-    """The flat results.json keys: per engine E and dimension D, plus the planner's worked example."""
-    out: dict = {}
-    for r in fits:
-        suffix = f"{r.engine}_{r.dim}" + ("" if r.vectors == vectors else f"_{r.vectors}")
-        out[f"disk_bytes_per_item_{suffix}"] = r.disk_bytes_per_item
-        out[f"rss_bytes_per_item_{suffix}"] = r.rss_bytes_per_item
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of 04 measured, as its conclusions read it."""
+
+    fits: pd.DataFrame  # `fit_table`'s frame, which the claims read
+    fitted: list[CapacityFit]  # the same fits, typed, which the results read
+    planner: PlannerExample | None
+    constants: dict  # `capacity_constants`: per engine, the fitted latency and sizes
+    vectors: str  # the primary vectors (the first swept): synthetic or embeddings
+
+
+def results(outcome: Outcome) -> list[Result]:
+    """Per engine E and dimension D (and vectors, where not the primary ones), then the planner's worked example;
+    the index shows each engine at the smallest dimension of the primary vectors, and the example."""
+    dim = min((r.dim for r in outcome.fitted if r.vectors == outcome.vectors), default=None)
+    out = []
+    for r in outcome.fitted:
+        suffix = f"{r.engine}_{r.dim}" + ("" if r.vectors == outcome.vectors else f"_{r.vectors}")
+        at = f"{r.engine} {r.dim}-d" if r.vectors == outcome.vectors and r.dim == dim else ""
+        out += [Result(f"disk_bytes_per_item_{suffix}", r.disk_bytes_per_item, at and f"disk per item, {at} (bytes)"),
+                Result(f"rss_bytes_per_item_{suffix}", r.rss_bytes_per_item)]
         if r.alpha is not None:  # exact search has no graph overhead to state
-            out[f"alpha_{suffix}"] = r.alpha
-        out[f"rss_to_disk_{suffix}"] = r.rss_to_disk
-        out[f"p95_ms_at_max_n_{suffix}"] = r.p95_s_at_max_n / MS
-        out[f"recall10_at_max_n_{suffix}"] = r.recall10_at_max_n
-    if planner is not None:
-        out["planner_max_items_example"] = planner.max_items
-        out["planner_binding_example"] = planner.binding
+            out.append(Result(f"alpha_{suffix}", r.alpha, at and f"HNSW overhead α, {at}"))
+        out += [Result(f"rss_to_disk_{suffix}", r.rss_to_disk),
+                Result(f"p95_ms_at_max_n_{suffix}", r.p95_s_at_max_n / MS,
+                       at and f"p95 latency at the largest N, {at} (ms)"),
+                Result(f"recall10_at_max_n_{suffix}", r.recall10_at_max_n, at and f"recall@10 at the largest N, {at}")]
+    if outcome.planner is not None:
+        example = outcome.planner
+        note = f"extrapolated from {list(example.extrapolated_from_dims)}-d" if example.extrapolated_from_dims else None
+        out += [Result("planner_max_items_example", example.max_items, "items that fit the example budgets", note),
+                Result("planner_binding_example", example.binding, note=note)]
     return out
 
 
-def headline_label(key: str, fits: pd.DataFrame, vectors: str = "synthetic") -> str:
-    """The index's label for a result key: per engine at the smallest dimension of the primary vectors, and the
-    planner's example."""
-    dim = int(fits.loc[fits["vectors"] == vectors, "dim"].min()) if (fits["vectors"] == vectors).any() else -1
-    templates = {"disk_bytes_per_item_": "disk per item, {} (bytes)", "alpha_": "HNSW overhead α, {}",
-                 "p95_ms_at_max_n_": "p95 latency at the largest N, {} (ms)",
-                 "recall10_at_max_n_": "recall@10 at the largest N, {}"}
-    for prefix, template in templates.items():
-        engine, _, at = key[len(prefix):].rpartition("_")
-        if key.startswith(prefix) and engine and at == str(dim):
-            return template.format(f"{engine} {dim}-d")
-    return label_for(key, {"planner_max_items_example": "items that fit the example budgets"})
+def claims(outcome: Outcome) -> list[Claim]:
+    return claim_checks(outcome.fits, outcome.constants, outcome.vectors)
+
+
+CONCLUSIONS: Conclusions[Outcome] = Conclusions(catalog.CAPACITY, results, claims)

@@ -19,7 +19,9 @@ from workbench.core.records import Table
 from workbench.core.units import GB, MB, MS
 from workbench.deploy import selection
 from workbench.deploy.selection import BUDGET_WORDS, Budgets
-from workbench.run.formatting import label_for, significant
+from workbench.run import catalog
+from workbench.run.conclusions import Conclusions, Result
+from workbench.run.formatting import significant
 from workbench.run.report import REPORT_FILE
 
 PRESETS_DIR = PROJECT_ROOT / "presets"
@@ -198,17 +200,17 @@ def answer_row(result: selection.Recommendation, preset_name: str) -> Answer:
                   float(p["ram_bytes"]), float(p["disk_bytes"]), float(p["latency_ms"]) * MS, result.feasible)
 
 
-def headline_results(answer: Answer) -> dict:
-    """The pick and its totals for the index page (strings for the configuration and what binds)."""
+def results(answer: Answer) -> list[Result]:
+    """The pick and its totals, which the index shows (strings for the configuration and what binds)."""
     if answer.configuration is None:
-        return {"ship_configuration": f"nothing fits ({answer.preset})", "relax_budget_first": answer.relax_first or ""}
-    return {"ship_configuration": answer.configuration, "binding_budget": answer.binding_budget,
-            "quality_kept_pct": answer.quality_kept_pct, "total_ram_gb": (answer.ram_bytes or 0) / GB,
-            "total_disk_gb": (answer.disk_bytes or 0) / GB, "p95_latency_ms": (answer.p95_latency_s or 0) / MS}
+        return [Result("ship_configuration", f"nothing fits ({answer.preset})", "configuration to ship"),
+                Result("relax_budget_first", answer.relax_first or "", "budget to relax first")]
+    return [Result("ship_configuration", answer.configuration, "configuration to ship"),
+            Result("binding_budget", answer.binding_budget, "budget that binds"),
+            Result("quality_kept_pct", answer.quality_kept_pct, "quality kept (%)"),
+            Result("total_ram_gb", (answer.ram_bytes or 0) / GB, "RAM, model and index (GB)"),
+            Result("total_disk_gb", (answer.disk_bytes or 0) / GB, "disk, model and index (GB)"),
+            Result("p95_latency_ms", (answer.p95_latency_s or 0) / MS, "p95 query latency (ms)")]
 
 
-def headline_label(key: str) -> str:
-    return label_for(key, {"ship_configuration": "configuration to ship", "binding_budget": "budget that binds",
-                           "relax_budget_first": "budget to relax first", "quality_kept_pct": "quality kept (%)",
-                           "total_ram_gb": "RAM, model and index (GB)", "total_disk_gb": "disk, model and index (GB)",
-                           "p95_latency_ms": "p95 query latency (ms)"})
+CONCLUSIONS: Conclusions[Answer] = Conclusions(catalog.DEPLOYMENT, results)

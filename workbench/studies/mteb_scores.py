@@ -1,7 +1,7 @@
 """Study 03's MTEB section: MTEB's own score of every artifact beside the workbench's figure for the same vectors.
 
 The rows come from `workbench.mteb_bridge.step`; this module turns them into the page's table, the sentence on
-how closely the two agree, and the results.json keys the index shows.
+how closely the two agree, and the results the index shows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from importlib import metadata
 import pandas as pd
 
 from workbench.mteb_bridge.rows import RESULTS_FOLDER, RETRIEVAL_DECIMALS, RETRIEVAL_TASK, STS_TASK, MtebScore
-from workbench.run.formatting import label_for
+from workbench.run.conclusions import Result
 
 METRIC_WORDS = {"cosine_spearman": "cosine Spearman", "ndcg_at_10": "nDCG@10"}  # MTEB's key stays beside, for its files
 OFF = ("The MTEB step is switched off in this run (mteb_scores=False): no MTEB scores. Set it to True to score "
@@ -60,17 +60,13 @@ def about_html(rows: list[MtebScore]) -> str:
     return "<p>" + " ".join(parts) + "</p>"
 
 
-def headline_results(rows: list[MtebScore]) -> dict[str, tuple[float | None, str | None]]:
-    """results.json keys: MTEB's score per artifact and task, and the largest difference from the workbench's."""
-    out: dict[str, tuple[float | None, str | None]] = {
-        f"mteb_{r.metric}_{r.key}": (r.score, f"MTEB {r.task}, vectors from the {r.runs_on}") for r in rows}
-    for task in sorted({r.task for r in rows}):
-        out[f"mteb_difference_{task}"] = (largest_difference(rows, task), "largest |MTEB - workbench| over the "
-                                          "artifacts, same vectors")
-    return out
-
-
-def headline_label(key: str) -> str:
-    """The index's label: how far MTEB's score is from the workbench's, per task."""
-    return label_for(key, {f"mteb_difference_{STS_TASK}": "MTEB vs workbench, STS Spearman: largest difference",
-                           f"mteb_difference_{RETRIEVAL_TASK}": "MTEB vs workbench, nDCG@10: largest difference"})
+def results(rows: list[MtebScore]) -> list[Result]:
+    """MTEB's score per artifact and task, and per task the largest difference from the workbench's, which the
+    index shows."""
+    out = [Result(f"mteb_{r.metric}_{r.key}", r.score, note=f"MTEB {r.task}, vectors from the {r.runs_on}")
+           for r in rows]
+    labels = {STS_TASK: "MTEB vs workbench, STS Spearman: largest difference",
+              RETRIEVAL_TASK: "MTEB vs workbench, nDCG@10: largest difference"}
+    return out + [Result(f"mteb_difference_{task}", largest_difference(rows, task), labels.get(task, ""),
+                         "largest |MTEB - workbench| over the artifacts, same vectors")
+                  for task in sorted({r.task for r in rows})]

@@ -22,8 +22,9 @@ from workbench.core.models import LoadedModel
 from workbench.core.params import as_list
 from workbench.core.pooling import POOLERS
 from workbench.core.records import Table
+from workbench.run import catalog
 from workbench.run.claims import Claim, verdict_of, verdict_on
-from workbench.run.formatting import label_for
+from workbench.run.conclusions import Conclusions, Result
 
 _NAME = re.compile(r"^(?P<base>[a-z_]+?)(?:_last(?P<n>\d+))?$")
 PARAPHRASE_MIN_SCORE = 4.0  # STS label at or above which a pair counts as a paraphrase
@@ -208,15 +209,38 @@ def pooling_rows(table: pd.DataFrame, invariance: pd.DataFrame | None) -> list[P
     return out
 
 
-def headline_results(rows: list[PoolingRow], declared: str) -> dict:
-    """The flat results.json keys the index labels (`headline_label`), from the typed rows."""
-    out: dict = {"declared_pooling": declared, "best_strategy": next((r.strategy for r in rows if r.best), None)}
-    for r in rows:
-        for key, value in (("sts_spearman", r.sts_spearman), ("ndcg10", r.ndcg10), ("recall10", r.recall10),
-                           ("paraphrase_auc", r.paraphrase_auc), ("padding_invariance", r.padding_invariance)):
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of 02 measured, as its conclusions read it."""
+
+    rows: list[PoolingRow]
+    declared: str  # the pooling the model declares
+    matrix: pd.DataFrame  # strategy x strategy mean cosine; attrs["texts"]: over how many texts
+    invariance: pd.DataFrame | None  # per strategy, fixed vs dynamic padding (None: one padding mode)
+    model: str
+
+
+def results(outcome: Outcome) -> list[Result]:
+    """Every strategy's quality and padding invariance; the index shows the declared and the best strategy's
+    quality, and how far unmasked mean pooling drifts with the padding."""
+    best = next((r.strategy for r in outcome.rows if r.best), None)
+    shown = {outcome.declared, best}
+    out = [Result("declared_pooling", outcome.declared, "declared pooling"), Result("best_strategy", best, "best strategy")]
+    for r in outcome.rows:
+        quality = r.strategy in shown
+        for field, value, label in (
+                ("sts_spearman", r.sts_spearman, f"STS Spearman, {r.strategy}" if quality else ""),
+                ("ndcg10", r.ndcg10, f"nDCG@10, {r.strategy}" if quality else ""),
+                ("recall10", r.recall10, ""), ("paraphrase_auc", r.paraphrase_auc, ""),
+                ("padding_invariance", r.padding_invariance, "mean cosine fixed vs dynamic padding, unmasked mean"
+                 if r.strategy == "mean_unmasked" else "")):
             if value is not None:
-                out[f"{key}_{r.strategy}"] = value
+                out.append(Result(f"{field}_{r.strategy}", value, label))
     return out
+
+
+def claims(outcome: Outcome) -> list[Claim]:
+    return claim_checks(outcome.matrix, outcome.invariance, outcome.model)
 
 
 MEAN_CLS_SEED = 0.68  # shared seed 002: mean vs CLS similarity, 4-bit Qwen3-Embedding-0.6B, one text
@@ -268,17 +292,6 @@ def claim_checks(matrix: pd.DataFrame, invariance: pd.DataFrame | None, model: s
     return checks
 
 
-def headline_label(key: str, results: dict) -> str:
-    """The index's label for a result key: the declared and best strategies and their quality, the unmasked drift."""
-    keep = {name for name in (results.get("declared_pooling"), results.get("best_strategy")) if name is not None}
-    templates = {"declared_pooling": "declared pooling", "best_strategy": "best strategy",
-                 "padding_invariance_mean_unmasked": "mean cosine fixed vs dynamic padding, unmasked mean"}
-    for name in sorted(keep):
-        templates[f"sts_spearman_{name}"] = f"STS Spearman, {name}"
-        templates[f"ndcg10_{name}"] = f"nDCG@10, {name}"
-    return label_for(key, templates)
-
-
 def verdict_html(model_name: str, declared: str, table: pd.DataFrame, invariance: pd.DataFrame | None) -> str:
     """Findings computed from the numbers (the seed claims have their own table: `claim_checks`)."""
     parts = [f"<p><b>Model:</b> {html.escape(model_name)}; declared pooling <b>{html.escape(declared)}</b>.</p>"]
@@ -305,3 +318,6 @@ def verdict_html(model_name: str, declared: str, table: pd.DataFrame, invariance
                         "the seeds' warning that pooling over padded positions changes embeddings with the padding."
                         if unmasked else ".") + "</p>")
     return "\n".join(parts)
+
+
+CONCLUSIONS: Conclusions[Outcome] = Conclusions(catalog.POOLING, results, claims)

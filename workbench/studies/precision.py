@@ -24,8 +24,10 @@ from workbench.core.params import as_list
 from workbench.core.precision import ModelPrecision, model_precision
 from workbench.core.records import Table
 from workbench.core.units import MS
+from workbench.run import catalog
 from workbench.run.claims import Claim, claimed_range, verdict_on
-from workbench.run.formatting import label_for, nines
+from workbench.run.conclusions import Conclusions, Result
+from workbench.run.formatting import nines
 
 # The seed's claims (shared seed 001, "Evaluation summary": FP16, masked mean, last-4,
 # max_length 32, clamp, L2; 20 queries): mean cosine >= 0.999999 and mean L2 ~ 1e-3.
@@ -133,25 +135,39 @@ def precision_rows(comparisons: dict[str, Comparison], qualities: dict[str, dict
     return out
 
 
-def headline_results(rows: list[PrecisionRow]) -> dict[str, float | str]:
-    """The flat results.json keys the index labels (`headline_label`), from the typed rows."""
-    compared = [r for r in rows if r.mean_cosine is not None]
-    out: dict = {"best_precision": max(compared, key=lambda r: r.mean_cosine or 0.0).precision} if compared else {}
-    for r in rows:
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of 01 measured, as its conclusions read it: the typed rows it records, and the model's name."""
+
+    rows: list[PrecisionRow]
+    model: str
+
+
+def results(outcome: Outcome) -> list[Result]:
+    """Every precision's drift, agreement, quality and latency; the index shows the drift, agreement, quality and
+    single-query latency, not the detail."""
+    compared = [r for r in outcome.rows if r.mean_cosine is not None]
+    out = [Result("best_precision", max(compared, key=lambda r: r.mean_cosine or 0.0).precision,
+                  "closest to FP32")] if compared else []
+    for r in outcome.rows:
         p = r.precision
         if r.mean_cosine is not None:
-            out.update({f"mean_cosine_{p}": r.mean_cosine, f"min_cosine_{p}": r.min_cosine,
-                        f"mean_l2_{p}": r.mean_l2, f"bound_holds_fraction_{p}": r.bound_holds_fraction,
-                        f"top1_agreement_{p}": r.top1_agreement, f"overlap10_{p}": r.overlap_at_k,
-                        f"drift_p99_{p}": r.drift_p99})
-        for name, value in (("sts_spearman", r.sts_spearman), ("ndcg10", r.ndcg10), ("recall10", r.recall10)):
+            out += [Result(f"mean_cosine_{p}", r.mean_cosine, f"mean cosine to FP32, {p}"),
+                    Result(f"min_cosine_{p}", r.min_cosine, f"min cosine to FP32, {p}"),
+                    Result(f"mean_l2_{p}", r.mean_l2, f"mean L2 to FP32, {p}"),
+                    Result(f"bound_holds_fraction_{p}", r.bound_holds_fraction),
+                    Result(f"top1_agreement_{p}", r.top1_agreement, f"top-1 agreement with FP32, {p}"),
+                    Result(f"overlap10_{p}", r.overlap_at_k), Result(f"drift_p99_{p}", r.drift_p99)]
+        for name, value, label in (("sts_spearman", r.sts_spearman, f"STS Spearman, {p}"),
+                                   ("ndcg10", r.ndcg10, f"nDCG@10, {p}"), ("recall10", r.recall10, "")):
             if value is not None:
-                out[f"{name}_{p}"] = value
+                out.append(Result(f"{name}_{p}", value, label))
         for t in r.latency:
-            at = "" if t.batch == 1 else f"_batch{t.batch}"
-            out[f"latency_p50_ms_{p}{at}"] = t.p50_s / MS
             if t.batch == 1:
-                out[f"latency_p95_ms_{p}"] = t.p95_s / MS
+                out += [Result(f"latency_p50_ms_{p}", t.p50_s / MS, f"p50 latency at batch 1, {p} (ms)"),
+                        Result(f"latency_p95_ms_{p}", t.p95_s / MS)]
+            else:
+                out.append(Result(f"latency_p50_ms_{p}_batch{t.batch}", t.p50_s / MS))
     return out
 
 
@@ -159,13 +175,13 @@ SEED_SOURCE = "shared seed 001, evaluation summary (FP16 vs FP32, 20 queries)"
 SEED_MODEL = "Qwen3-Embedding-4B"  # seed 001 converts and evaluates this model (Core ML, FP16)
 
 
-def claim_checks(comparisons: dict[str, Comparison], model: str) -> list[Claim]:
-    """The seed's FP16 claims, checked on this run (only when fp16 was measured); on a model other than the
-    seed's, each says so instead of holding or failing."""
-    if "fp16" not in comparisons:
+def claims(outcome: Outcome) -> list[Claim]:
+    """The seed's FP16 claims, checked on the recorded fp16 row (only when fp16 was measured); on a model other
+    than the seed's, each says so instead of holding or failing."""
+    fp16 = next((r for r in outcome.rows if r.precision == "fp16"), None)
+    if fp16 is None or fp16.mean_cosine is None or fp16.mean_l2 is None:
         return []
-    t = comparisons["fp16"].per_text
-    mean_cos, mean_l2 = float(t["cosine"].mean()), float(t["L2"].mean())
+    model, mean_cos, mean_l2 = outcome.model, fp16.mean_cosine, fp16.mean_l2
     cos_verdict, cos_detail = verdict_on(mean_cos >= SEED_MIN_MEAN_COSINE, SEED_MODEL, model)
     low, high, origin = L2_RANGE
     l2_verdict, l2_detail = verdict_on(low <= mean_l2 <= high, SEED_MODEL, model)
@@ -173,24 +189,16 @@ def claim_checks(comparisons: dict[str, Comparison], model: str) -> list[Claim]:
         l2_detail = "; ".join(d for d in ("below the range: FP16 sits closer to FP32 than the quote says", l2_detail) if d)
     return [
         Claim(quote="average cosine ≈ 1.000000 (≥ 0.999999)", source=SEED_SOURCE,
-              quantity="mean cosine, FP16 to FP32", value=f"{nines(mean_cos)} over {len(t)} texts",
+              quantity="mean cosine, FP16 to FP32", value=f"{nines(mean_cos)} over {fp16.texts} texts",
               threshold=f"≥ {SEED_MIN_MEAN_COSINE}", threshold_origin="the quote's own bound",
               verdict=cos_verdict, detail=cos_detail, about=SEED_MODEL, subject=model),
         Claim(quote=L2_QUOTE, source=SEED_SOURCE, quantity="mean L2 distance, FP16 to FP32",
-              value=f"{mean_l2:.2e} over {len(t)} texts", threshold=f"{low:.3g}–{high:.3g}", threshold_origin=origin,
-              verdict=l2_verdict, detail=l2_detail, about=SEED_MODEL, subject=model),
+              value=f"{mean_l2:.2e} over {fp16.texts} texts", threshold=f"{low:.3g}–{high:.3g}",
+              threshold_origin=origin, verdict=l2_verdict, detail=l2_detail, about=SEED_MODEL, subject=model),
     ]
 
 
-HEADLINE = {"best_precision": "closest to FP32", "mean_cosine_": "mean cosine to FP32, {}",
-            "min_cosine_": "min cosine to FP32, {}", "mean_l2_": "mean L2 to FP32, {}",
-            "top1_agreement_": "top-1 agreement with FP32, {}", "sts_spearman_": "STS Spearman, {}",
-            "ndcg10_": "nDCG@10, {}", "latency_p50_ms_": "p50 latency at batch 1, {} (ms)"}
-
-
-def headline_label(key: str) -> str:
-    """The index's label for a result key: drift, agreement, quality and single-query latency, not the detail."""
-    return "" if "_batch" in key else label_for(key, HEADLINE)
+CONCLUSIONS: Conclusions[Outcome] = Conclusions(catalog.PRECISION, results, claims)
 
 
 def verdict_html(model_name: str, recipe: Recipe, comparisons: dict[str, Comparison],

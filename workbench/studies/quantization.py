@@ -9,7 +9,7 @@ users ship cost at full size is study 05's (`workbench.studies.scale`).
 from __future__ import annotations
 
 import html
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,10 @@ from workbench.convert.rows import Accuracy, ArtifactRow, Latency
 from workbench.core import comparison, evaluation
 from workbench.core.embedding import Embeddings
 from workbench.core.units import MB, MS
-from workbench.run.formatting import label_for
+from workbench.mteb_bridge.rows import MtebScore
+from workbench.run import catalog
+from workbench.run.conclusions import Conclusions, Result
+from workbench.studies import mteb_scores
 
 
 def _shipped(embedded: evaluation.EmbeddedData) -> evaluation.EmbeddedData:
@@ -120,26 +123,37 @@ def split_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame.drop(columns=kept), frame[kept]
 
 
-def headline_results(frame: pd.DataFrame) -> dict[str, tuple[float | None, str | None]]:
-    """results.json keys per variant: value, or None with the reason it was not measured."""
-    out = {}
-    columns = (("size_mb", "size MB"), ("peak_convert_rss_mb", "peak convert RSS MB"),
-               ("mean_cosine", "mean cosine"), ("latency_p50_ms", "p50 ms b1"), ("latency_p95_ms", "p95 ms b1"),
-               ("load_rss_mb", "load RSS MB"), ("resident_mb", "resident MB"),
-               ("ndcg10_retention_pct", "nDCG@10 retention %"),
-               ("sts_retention_pct", "STS retention %"))
-    for key, row in frame.iterrows():
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of 03 measured, as its conclusions read it: the page's table of variants and MTEB's scores."""
+
+    table: pd.DataFrame  # `table`: one row per variant, in page units
+    scored: list[MtebScore]
+
+
+# (results.json name, column of `table`, the index's label with "{}" for the variant; "" keeps it in results.json)
+VARIANT_RESULTS = (("size_mb", "size MB", "size, {} (MB)"), ("peak_convert_rss_mb", "peak convert RSS MB", ""),
+                   ("mean_cosine", "mean cosine", "mean cosine to FP32, {}"), ("latency_p50_ms", "p50 ms b1", ""),
+                   ("latency_p95_ms", "p95 ms b1", ""), ("load_rss_mb", "load RSS MB", ""),
+                   ("resident_mb", "resident MB", ""), ("ndcg10_retention_pct", "nDCG@10 retention %", ""),
+                   ("sts_retention_pct", "STS retention %", ""))
+
+
+def results(outcome: Outcome) -> list[Result]:
+    """Per variant, each quantity or None with the reason it was not measured; the index shows each variant's
+    size and mean cosine. Then MTEB's scores (`mteb_scores.results`)."""
+    out = []
+    for key, row in outcome.table.iterrows():
         note = row["runtime / note"] or None
-        for name, column in columns:
+        for name, column, label in VARIANT_RESULTS:
             value = row.get(column, np.nan)
             ok = value is not None and np.isfinite(value)
-            out[f"{name}_{key}"] = (float(value) if ok else None, None if ok else (note or "not measured"))
-    return out
+            out.append(Result(f"{name}_{key}", float(value) if ok else None, label.format(key),
+                              None if ok else (note or "not measured")))
+    return out + mteb_scores.results(outcome.scored)
 
 
-def headline_label(key: str) -> str:
-    """The index's label for a result key: each variant's size and mean cosine."""
-    return label_for(key, {"size_mb_": "size, {} (MB)", "mean_cosine_": "mean cosine to FP32, {}"})
+CONCLUSIONS: Conclusions[Outcome] = Conclusions(catalog.QUANTIZATION, results)
 
 
 def verdict_html(frame: pd.DataFrame) -> str:

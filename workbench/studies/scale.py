@@ -20,6 +20,7 @@ from workbench.core.architectures import Architecture, architecture, published_r
 from workbench.core.fitting import fit_linear, predict
 from workbench.core.params import as_list, as_mapping
 from workbench.core.units import BILLION, GB, MS
+from workbench.run.conclusions import Result
 
 
 def _p50(batch: int):
@@ -240,20 +241,17 @@ def value_pivot(values: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return chosen.pivot_table(index=["variant", "quantity"], columns="model", values="shown", aggfunc="first")
 
 
-def records(table: pd.DataFrame):
-    """(results.json name, value or None, note) per model, variant and quantity; every note names the weights."""
-    for _, r in table.iterrows():
+def results(table: pd.DataFrame, first_model: str) -> list[Result]:
+    """Per model, variant and quantity, its value or None with the reason; every note names the weights. The index
+    shows the sizes of the first network profiled (the 0.6B model in suites/scale.yaml)."""
+    out = []
+    for r in table.to_dict("records"):
         for quantity in QUANTITIES:
             value = r[quantity]
             ok = np.isfinite(value)
-            name = f"{quantity.lower().replace(' ', '_')}_{r['variant']}_{r['model']}"
-            yield name, float(value) if ok else None, r["weights / note"] if ok else \
-                f"not measured ({r['status']}): {r['weights / note']}"
-
-
-def headline_label(name: str, first_model: str) -> str:
-    """The index shows the sizes of the first network profiled (the 0.6B model in suites/scale.yaml)."""
-    suffix = f"_{first_model}"
-    if name.startswith("size_gb_") and name.endswith(suffix):
-        return f"size, {name[len('size_gb_'):-len(suffix)]}, {first_model} (GB)"
-    return ""
+            label = f"size, {r['variant']}, {first_model} (GB)" if quantity == "size GB" and r["model"] == first_model \
+                else ""
+            out.append(Result(f"{quantity.lower().replace(' ', '_')}_{r['variant']}_{r['model']}",
+                              float(value) if ok else None, label, r["weights / note"] if ok else
+                              f"not measured ({r['status']}): {r['weights / note']}"))
+    return out

@@ -7,14 +7,18 @@ page answers the user's own question beside them: does the conversion fit on a 1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from workbench.convert import registry
+from workbench.run import catalog
 from workbench.run.claims import Claim, claimed_range, verdict_of
+from workbench.run.conclusions import Conclusions, Result
 from workbench.run.formatting import significant
+from workbench.studies import scale
 
 INT8_RAM_QUOTE = "INT8 conversion, Total: ~20-28GB RAM required"
 NOT_VIABLE_QUOTE = "INT8 conversion: Result: Not viable on 16GB machines"
@@ -235,8 +239,26 @@ def mac_16gb(values: pd.DataFrame, model: str = "qwen3-embedding-4b") -> pd.Data
     return pd.DataFrame(out)
 
 
-def mac_records(mac: pd.DataFrame):
-    """(results.json name, answer, index label) per row of `mac_16gb`: the answer the index shows."""
-    for r in mac.to_dict("records"):
-        yield (f"converts_on_16gb_mac_{r['variant']}_{r['model']}", r["converts on a 16 GB Mac"],
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of 05 measured, as its conclusions read it."""
+
+    table: pd.DataFrame  # `scale.frame`: one row per network and variant, in page units
+    values: pd.DataFrame  # `scale.values_table`: per model, variant and quantity, measured or projected
+    first_model: str  # the first network profiled, whose sizes the index shows
+
+
+def results(outcome: Outcome) -> list[Result]:
+    """Every measured quantity (`scale.results`), then per Core ML variant and path of Qwen3-Embedding-4B whether
+    its conversion fits on a 16 GB Mac: the answer the index shows."""
+    return scale.results(outcome.table, outcome.first_model) + [
+        Result(f"converts_on_16gb_mac_{r['variant']}_{r['model']}", r["converts on a 16 GB Mac"],
                f"converts on a 16 GB Mac, {r['model']} {r['variant']} ({r['path']} path)")
+        for r in mac_16gb(outcome.values).to_dict("records")]
+
+
+def claims(outcome: Outcome) -> list[Claim]:
+    return claim_records(verdicts(outcome.values))
+
+
+CONCLUSIONS: Conclusions[Outcome] = Conclusions(catalog.SCALE, results, claims)

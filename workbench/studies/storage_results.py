@@ -1,19 +1,23 @@
-"""What study 06 records: the flat headline keys the index page shows, and the typed tables study 07 reads.
+"""What study 06 records: its conclusions (the results the index page shows, the verdicts on the published
+figures), and the typed tables study 07 reads.
 
-The headline keys and their labels are for people and may be renamed freely: 07 reads only the typed tables
+The result keys and their labels are for people and may be renamed freely: 07 reads only the typed tables
 (`workbench.index.rows`), whose fields do not depend on any label, column name or heading of the page.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from workbench.index.rows import SEARCH, STORAGE, StorageRow, timings_from_curve
-from workbench.run.formatting import label_for
+from workbench.run import catalog
+from workbench.run.claims import Claim
+from workbench.run.conclusions import Conclusions, Result
 from workbench.run.results import Run
+from workbench.studies import storage
 
 
 def _pct(value) -> float | None:
@@ -51,36 +55,49 @@ def record_tables(run: Run, sts: pd.DataFrame | None, retrieval: pd.DataFrame | 
     run.record_rows(SEARCH, timings_from_curve(curve, model_dim))
 
 
-def headline_results(sts: pd.DataFrame | None, retrieval: pd.DataFrame | None, crossovers: pd.DataFrame,
-                     answer: dict | None, k: int = 10) -> dict:
-    """The flat results.json keys: retention per precision at the full dimension, crossovers, the answer."""
-    out: dict[str, float | str] = {}
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of 06 measured, as its conclusions read it."""
+
+    sts: pd.DataFrame | None  # `storage.sts_table` (None: no STS set)
+    retrieval: pd.DataFrame | None  # `storage.retrieval_table` (None: no retrieval set)
+    crossovers: pd.DataFrame  # `crossover_table`: per precision, where HNSW overtakes exact search
+    answer: dict | None  # `storage.cheapest`: the smallest storage keeping the target (None: none keeps it)
+    model: str
+
+
+def results(outcome: Outcome, k: int = 10) -> list[Result]:
+    """Retention per precision at the full dimension (the index shows it without rescoring), the crossovers and the
+    smallest storage that keeps the target."""
+    out: list[Result] = []
+    sts, retrieval = outcome.sts, outcome.retrieval
     measured = [f for f in (sts, retrieval) if f is not None]
     if measured:
-        out["full_dimension"] = int(measured[0]["dim"].max())  # the dimension every retention here is at
+        out.append(Result("full_dimension", int(measured[0]["dim"].max())))  # the dimension every retention here is at
     if sts is not None:
-        full = sts[sts["dim"] == sts["dim"].max()]
-        out.update({f"sts_retention_pct_{r['precision']}": r["STS retention (%)"] for r in full.to_dict("records")})
+        out += [Result(f"sts_retention_pct_{r['precision']}", r["STS retention (%)"],
+                       f"STS Spearman kept, {r['precision']} (%)")
+                for r in sts[sts["dim"] == sts["dim"].max()].to_dict("records")]
     if retrieval is not None:
-        full = retrieval[retrieval["dim"] == retrieval["dim"].max()]
-        for r in full.to_dict("records"):
-            suffix = "" if r["multiplier"] == 0 else f"_rescored_x{r['multiplier']}_from_{r['rescore from']}"
-            out[f"ndcg10_retention_pct_{r['precision']}{suffix}"] = r[f"nDCG@{k} retention (%)"]
-    for r in crossovers.to_dict("records"):
-        if math.isfinite(r["crossover N"]):  # an infinite crossover stays in the table, which says why
-            out[f"crossover_n_{r['precision']}"] = r["crossover N"]
-    if answer is not None:
-        out["smallest_bytes_per_vector"] = answer["bytes per vector"]
-        out["smallest_configuration"] = f"{answer['precision']} {answer['dim']}-d, rescoring {answer['rescoring']}"
+        for r in retrieval[retrieval["dim"] == retrieval["dim"].max()].to_dict("records"):
+            rescored = r["multiplier"] != 0
+            suffix = f"_rescored_x{r['multiplier']}_from_{r['rescore from']}" if rescored else ""
+            out.append(Result(f"ndcg10_retention_pct_{r['precision']}{suffix}", r[f"nDCG@{k} retention (%)"],
+                              "" if rescored else f"nDCG@10 kept, {r['precision']} (%)"))
+    out += [Result(f"crossover_n_{r['precision']}", r["crossover N"],
+                   f"HNSW faster than exact search above, {r['precision']} (items)")
+            for r in outcome.crossovers.to_dict("records")
+            if math.isfinite(r["crossover N"])]  # an infinite crossover stays in the table, which says why
+    if outcome.answer is not None:
+        a = outcome.answer
+        out += [Result("smallest_bytes_per_vector", a["bytes per vector"], "smallest vector keeping the target (bytes)"),
+                Result("smallest_configuration", f"{a['precision']} {a['dim']}-d, rescoring {a['rescoring']}",
+                       "smallest storage keeping the target")]
     return out
 
 
-def headline_label(key: str) -> str:
-    """The index's label for a result key: retention without rescoring, crossovers and the answer."""
-    if "_rescored_" in key:
-        return ""
-    return label_for(key, {"sts_retention_pct_": "STS Spearman kept, {} (%)",
-                           "ndcg10_retention_pct_": "nDCG@10 kept, {} (%)",
-                           "crossover_n_": "HNSW faster than exact search above, {} (items)",
-                           "smallest_bytes_per_vector": "smallest vector keeping the target (bytes)",
-                           "smallest_configuration": "smallest storage keeping the target"})
+def claims(outcome: Outcome) -> list[Claim]:
+    return storage.claim_checks(outcome.sts, outcome.retrieval, outcome.model)
+
+
+CONCLUSIONS: Conclusions[Outcome] = Conclusions(catalog.STORAGE, results, claims)
