@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from workbench.core.files import json_safe, write_json_atomic
 from workbench.core.paths import PROJECT_ROOT, output_path
@@ -24,9 +24,7 @@ from workbench.core.resources import STEP_LOG_ENV
 from workbench.core.units import GIB
 from workbench.run.catalog import Study
 from workbench.run.claims import Claim
-from workbench.run.conclusions import Conclusions
-
-Measured = TypeVar("Measured")
+from workbench.run.conclusions import Conclusions, Measured
 
 RESULTS_FILE = "results.json"
 STEP_LOG = "steps.log"

@@ -242,8 +242,7 @@ def planner_row(example: dict, engine: str, dim: int) -> PlannerExample:
 class Outcome:
     """What a run of 04 measured, as its conclusions read it."""
 
-    fits: pd.DataFrame  # `fit_table`'s frame, which the claims read
-    fitted: list[CapacityFit]  # the same fits, typed, which the results read
+    fits: pd.DataFrame  # `fit_table`'s frame (`fit_rows` gives the typed rows the results read)
     planner: PlannerExample | None
     constants: dict  # `capacity_constants`: per engine, the fitted latency and sizes
     vectors: str  # the primary vectors (the first swept): synthetic or embeddings
@@ -252,9 +251,10 @@ class Outcome:
 def results(outcome: Outcome) -> list[Result]:
     """Per engine E and dimension D (and vectors, where not the primary ones), then the planner's worked example;
     the index shows each engine at the smallest dimension of the primary vectors, and the example."""
-    dim = min((r.dim for r in outcome.fitted if r.vectors == outcome.vectors), default=None)
+    fitted = fit_rows(outcome.fits)
+    dim = min((r.dim for r in fitted if r.vectors == outcome.vectors), default=None)
     out = []
-    for r in outcome.fitted:
+    for r in fitted:
         suffix = f"{r.engine}_{r.dim}" + ("" if r.vectors == outcome.vectors else f"_{r.vectors}")
         at = f"{r.engine} {r.dim}-d" if r.vectors == outcome.vectors and r.dim == dim else ""
         out += [Result(f"disk_bytes_per_item_{suffix}", r.disk_bytes_per_item, at and f"disk per item, {at} (bytes)"),
